@@ -1,0 +1,399 @@
+"""SQLite store adapter: entries, feed heads, quarantine and forks.
+
+This is an I/O adapter beside the pure core; the core never imports it.
+sqlite-utils builds the schema and runs the migrations and queries; the apply
+hot path calls `executemany` on its connection. Every change to a feed is
+one transaction (`BEGIN IMMEDIATE` … `COMMIT`) that also runs the fold hook,
+so the domain tables never disagree with the entries.
+
+One `Store` per thread: open one per Flask request or scheduler job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlite3
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .batches import ENTRY_OVERHEAD, RawBatch, decode_batch, decode_page_prefix, encode_batch
+from .entries import Entry, Record, encode_header, genesis_hash, make_entries
+from .errors import ProtocolError, SequenceError, StoreError, SyncError
+from .feeds import feed_of
+from .heads import SignedHead, decode_head, sign_head
+from .keys import PublicKey, SigningKey
+from .limits import DEFAULT_LIMITS, Limits
+from .membership import KIND_MEMBER, KIND_REVOKE, Directory
+from .planning import Range, Vector, cut_range, paginate, plan_ranges
+from .verify import NO_HASHES, LocalFeed, Outcome, Status, Verdict, verify_batch
+
+FoldHook = Callable[[sqlite_utils.Database, list[Entry]], None]
+
+migrations = Migrations("sanji.sync_protocol")
+
+
+@migrations()
+def m001_core(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db["entries"].create(
+        {
+            "id": int,
+            "feed": str,
+            "seq": int,
+            "hash": bytes,
+            "hlc": int,
+            "kind": str,
+            "key": str,
+            "body": bytes,
+        },
+        pk="id",
+        not_null={"feed", "seq", "hash", "hlc", "kind", "key", "body"},
+    )
+    db.execute("CREATE UNIQUE INDEX entries_feed_seq ON entries (feed, seq)")
+    db["feeds"].create(
+        {"feed": str, "seq": int, "hash": bytes, "frozen": int, "frozen_reason": str},
+        pk="feed",
+        not_null={"seq", "hash", "frozen"},
+        defaults={"frozen": 0},
+    )
+    db.execute(
+        "CREATE TABLE heads (feed TEXT NOT NULL, seq INTEGER NOT NULL, head BLOB NOT NULL, PRIMARY KEY (feed, seq)) WITHOUT ROWID"
+    )
+    db["quarantine"].create(
+        {"id": int, "feed": str, "first_seq": int, "last_seq": int, "reason": str, "batch": bytes, "received_at": float},
+        pk="id",
+    )
+    db["forks"].create(
+        {
+            "id": int,
+            "feed": str,
+            "seq": int,
+            "local_hash": bytes,
+            "remote_hash": bytes,
+            "reason": str,
+            "batch": bytes,
+            "detected_at": float,
+        },
+        pk="id",
+    )
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The trust anchor a node is given at enrolment."""
+
+    county: str
+    root_node: str
+    root_key: str  # hex
+
+
+def _connect(path: str | Path | None) -> sqlite_utils.Database:
+    if path is None or str(path) == ":memory:":
+        db = sqlite_utils.Database(memory=True, execute_plugins=False)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+class Store:
+    """One node's copy of its feeds, in one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        *,
+        fold: FoldHook | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = _connect(path)
+        self.conn = self.db.conn
+        self.fold = fold
+        self.limits = limits
+        self.clock = clock
+        migrations.apply(self.db)
+        self._trust: Trust | None = None
+        self._directory: Directory | None = None
+        self._directory_seq = -1
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- trust anchor -------------------------------------------------------
+    def set_trust(self, trust: Trust) -> None:
+        PublicKey.from_hex(trust.root_key)
+        existing = self.trust_or_none()
+        if existing is not None and existing != trust:
+            raise StoreError("this database already belongs to another county or root key", hint="use a new data directory")
+        with self.db.atomic():
+            for k, v in (("county", trust.county), ("root_node", trust.root_node), ("root_key", trust.root_key)):
+                self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, v))
+        self._trust = trust
+
+    def trust_or_none(self) -> Trust | None:
+        if self._trust is None:
+            rows = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN ('county','root_node','root_key')").fetchall())
+            if len(rows) == 3:
+                self._trust = Trust(rows["county"], rows["root_node"], rows["root_key"])
+        return self._trust
+
+    @property
+    def trust(self) -> Trust:
+        t = self.trust_or_none()
+        if t is None:
+            raise StoreError("this store has no trust anchor yet", hint="initialise or enrol the node first")
+        return t
+
+    @property
+    def county(self) -> str:
+        return self.trust.county
+
+    def directory(self) -> Directory:
+        """The membership directory, folded from the county's public feed."""
+        t = self.trust
+        root_feed = f"{t.root_node}/*"
+        seq = self._feed_seq(root_feed)
+        if self._directory is None or self._directory_seq != seq:
+            d = Directory(t.county, t.root_node, PublicKey.from_hex(t.root_key))
+            rows = self.conn.execute(
+                "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) ORDER BY seq",
+                (root_feed, KIND_MEMBER, KIND_REVOKE),
+            )
+            d.apply_all((kind, orjson.loads(body)) for kind, body in rows)
+            self._directory, self._directory_seq = d, seq
+        return self._directory
+
+    def _feed_seq(self, feed: str) -> int:
+        row = self.conn.execute("SELECT seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        return row[0] if row else 0
+
+    # -- reading ----------------------------------------------------------
+    def local_feed(self, feed: str) -> LocalFeed | None:
+        row = self.conn.execute("SELECT seq, hash, frozen FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        return LocalFeed(row[0], row[1], bool(row[2])) if row else None
+
+    def vector(self) -> Vector:
+        return {feed: (seq, h) for feed, seq, h in self.conn.execute("SELECT feed, seq, hash FROM feeds ORDER BY feed")}
+
+    def frozen_feeds(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT feed, frozen_reason FROM feeds WHERE frozen = 1").fetchall())
+
+    def head(self, feed: str) -> SignedHead | None:
+        row = self.conn.execute("SELECT head FROM heads WHERE feed = ? ORDER BY seq DESC LIMIT 1", (feed,)).fetchone()
+        return decode_head(row[0]) if row else None
+
+    def entries(self, feed: str, start: int = 1, end: int | None = None) -> list[Entry]:
+        """Stored entries of a feed with their headers rebuilt and bodies decoded (not the hot path)."""
+        rows = self.conn.execute(
+            "SELECT seq, hash, hlc, kind, key, body FROM entries WHERE feed = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (feed, start, end if end is not None else 2**62),
+        ).fetchall()
+        out: list[Entry] = []
+        if not rows:
+            return out
+        prev = self._prev_of(feed, rows[0][0])
+        for seq, h, hlc, kind, key, body in rows:
+            header = encode_header(feed, seq, prev, hlc, kind, key)
+            out.append(Entry(feed, seq, prev, hlc, kind, key, header, body, h, orjson.loads(body)))
+            prev = h
+        return out
+
+    def _prev_of(self, feed: str, seq: int) -> bytes:
+        if seq == 1:
+            return genesis_hash(self.county, feed)
+        row = self.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, seq - 1)).fetchone()
+        if row is None:
+            raise StoreError(f"{feed}#{seq - 1} is missing from the store")
+        return row[0]
+
+    def count(self, table: str = "entries") -> int:
+        return self.db[table].count
+
+    def _known_hashes(self, feed: str) -> Callable[[int, int], dict[int, bytes]]:
+        def lookup(start: int, end: int) -> dict[int, bytes]:
+            rows = self.conn.execute("SELECT seq, hash FROM entries WHERE feed = ? AND seq BETWEEN ? AND ?", (feed, start, end))
+            return dict(rows.fetchall())
+
+        return lookup
+
+    # -- writing: one transaction per feed change ---------------------------
+    def _begin(self) -> None:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"the database is busy or read-only: {e}", hint="retry; if it persists, check the disk") from e
+
+    def _write_entries(self, feed: str, entries: Sequence[Entry], head: SignedHead | None) -> None:
+        self.conn.executemany(
+            "INSERT INTO entries (feed, seq, hash, hlc, kind, key, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(feed, e.seq, e.hash, e.hlc, e.kind, e.key, e.body) for e in entries],
+        )
+        last = entries[-1]
+        self.conn.execute(
+            "INSERT INTO feeds (feed, seq, hash, frozen) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (feed, last.seq, last.hash),
+        )
+        if head is not None and head.seq == last.seq:
+            self.conn.execute("INSERT INTO heads (feed, seq, head) VALUES (?, ?, ?)", (feed, head.seq, head.encode()))
+        self._fold_protocol(feed, entries)
+        if self.fold is not None:
+            self.fold(self.db, list(entries))
+
+    def _fold_protocol(self, feed: str, entries: Sequence[Entry]) -> None:
+        """Check membership changes against the directory before they commit."""
+        t = self.trust_or_none()
+        if t is None or feed != f"{t.root_node}/*":
+            return
+        changes = [(e.kind, e.value) for e in entries if e.kind in (KIND_MEMBER, KIND_REVOKE)]
+        if changes:
+            d = self.directory()
+            trial = Directory(d.county, d.root, d.root_key)
+            rows = self.conn.execute(
+                "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) AND seq < ? ORDER BY seq",
+                (feed, KIND_MEMBER, KIND_REVOKE, entries[0].seq),
+            )
+            trial.apply_all((k, orjson.loads(b)) for k, b in rows)
+            trial.apply_all(changes)  # raises on an invalid membership: the transaction rolls back
+            self._directory = None
+
+    def append(self, key: SigningKey, feed: str, records: Iterable[Record]) -> tuple[list[Entry], SignedHead]:
+        """Author new entries on one of this node's own feeds and sign the head."""
+        recs = list(records)
+        if not recs:
+            raise ProtocolError("nothing to append")
+        fid = feed_of(feed)
+        county = self.county
+        self._begin()
+        try:
+            local = self.local_feed(feed)
+            if local is not None and local.frozen:
+                raise SequenceError(f"feed {feed} is frozen after a fork", hint="the county must review the fork first")
+            directory = self.directory()
+            author = directory.check_author(fid)
+            if author.key.raw != key.public.raw:
+                raise ProtocolError(f"this key is not the enrolled key of {fid.author}")
+            entries = make_entries(county, feed, local.seq if local else 0, local.hash if local else None, recs, limits=self.limits)
+            head = sign_head(key, county, feed, entries[-1].seq, entries[-1].hash)
+            self._write_entries(feed, entries, head)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return entries, head
+
+    def receive(self, batch: bytes) -> Verdict:
+        """Verify one batch and apply what is new, all in one transaction."""
+        county = self.county
+        try:
+            raw: RawBatch | bytes = decode_batch(batch, limits=self.limits)
+            feed: str | None = decode_head(raw.head, limits=self.limits).feed
+        except SyncError:
+            raw, feed = batch, None  # verify_batch reports exactly what is wrong
+        self._begin()
+        try:
+            verdict = verify_batch(
+                raw,
+                county=county,
+                directory=self.directory(),
+                local=self.local_feed(feed) if feed else None,
+                known_hashes=self._known_hashes(feed) if feed else NO_HASHES,
+                limits=self.limits,
+            )
+            now = self.clock()
+            for o in verdict.outcomes:
+                if o.status is Status.ACCEPTED:
+                    self._write_entries(o.feed, o.entries, verdict.head)
+                elif o.status is Status.QUARANTINED:
+                    self.conn.execute(
+                        "INSERT INTO quarantine (feed, first_seq, last_seq, reason, batch, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (o.feed, o.first, o.last, o.reason, batch, now),
+                    )
+                elif o.status is Status.FORK:
+                    self.conn.execute(
+                        "INSERT INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (o.feed, o.first, o.local_hash, o.entries[0].hash, o.reason, batch, now),
+                    )
+                    self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
+            self.conn.commit()
+        except SyncError as e:
+            # e.g. a membership entry the directory refuses: nothing of the batch stays
+            self.conn.rollback()
+            return Verdict(feed, None, [Outcome(Status.REJECTED, feed or "", 0, 0, e.message, error=e)])
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return verdict
+
+    def receive_page(self, page: bytes) -> list[Verdict]:
+        """Apply each batch of a page in order; a cut-short page keeps its whole batches."""
+        batches, error = decode_page_prefix(page, limits=self.limits)
+        out = [self.receive(b) for b in batches]
+        if error is not None:
+            out.append(Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, error.message, error=error)]))
+        return out
+
+    # -- what to send --------------------------------------------------------
+    def commits(self, rng: Range) -> list[tuple[int, int]]:
+        """Signed head seqs in `rng` with the wire bytes of the entries since the previous one."""
+        sizes = self.conn.execute(
+            f"SELECT seq, {ENTRY_OVERHEAD} + length(kind) + length(CAST(key AS BLOB)) + length(body) FROM entries "
+            "WHERE feed = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (rng.feed, rng.start, rng.end),
+        ).fetchall()
+        heads = {s for (s,) in self.conn.execute("SELECT seq FROM heads WHERE feed = ? AND seq BETWEEN ? AND ?", (rng.feed, rng.start, rng.end))}
+        out, acc = [], 0
+        for seq, n in sizes:
+            acc += n
+            if seq in heads:
+                out.append((seq, acc))
+                acc = 0
+        return out
+
+    def read_batch(self, rng: Range) -> bytes:
+        """A framed batch of stored entries, ending at the signed head held for `rng.end`."""
+        rows = self.conn.execute(
+            "SELECT hlc, kind, key, body FROM entries WHERE feed = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (rng.feed, rng.start, rng.end),
+        ).fetchall()
+        head = self.conn.execute("SELECT head FROM heads WHERE feed = ? AND seq = ?", (rng.feed, rng.end)).fetchone()
+        if len(rows) != rng.count or head is None:
+            raise StoreError(f"cannot read {rng.feed} {rng.start}..{rng.end} with a signed head at its end")
+        return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0])
+
+    def plan(self, theirs: Vector, wanted: Callable[[str], bool], *, max_batch_bytes: int = 1 << 20, max_page_bytes: int = 4 << 20) -> list[list[Range]]:
+        """Pages of batches the peer with vector `theirs` lacks and should hold."""
+        sized: list[tuple[Range, int]] = []
+        for rng in plan_ranges(self.vector(), theirs, wanted):
+            commits = self.commits(rng)
+            if not commits:
+                continue
+            rng = Range(rng.feed, rng.start, commits[-1][0])  # end at the last signed head held
+            sizes = dict(commits)
+            for b in cut_range(rng, commits, max_batch_bytes):
+                sized.append((b, sum(n for s, n in sizes.items() if b.start <= s <= b.end)))
+        return paginate(sized, max_page_bytes, self.limits.max_batches_per_page)
+
+    # -- review -------------------------------------------------------------
+    def quarantined(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT id, feed, first_seq, last_seq, reason, received_at FROM quarantine ORDER BY id"))
+
+    def forks(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at FROM forks ORDER BY id"))
