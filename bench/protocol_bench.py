@@ -25,17 +25,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sync_protocol.entries import Record  # noqa: E402
-from sync_protocol.keys import SigningKey  # noqa: E402
-from sync_protocol.membership import KIND_MEMBER  # noqa: E402
-from sync_protocol.planning import Range  # noqa: E402
-from sync_protocol.sqlite_store import Store, Trust  # noqa: E402
+from sync_protocol.entries import Record
+from sync_protocol.keys import SigningKey
+from sync_protocol.membership import KIND_MEMBER
+from sync_protocol.planning import Range
+from sync_protocol.sqlite_store import Store, Trust
 
 COUNTY = "430321"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英"
-ITEMS = ["城乡居民养老保险参保登记", "城乡居民医保参保登记", "高龄津贴申请", "残疾人证申领", "农村低保申请",
-         "特困人员救助供养申请", "老年优待证办理", "生育登记", "农村宅基地建房申请", "法律援助申请", "临时救助申请"]
+ITEMS = [
+    "城乡居民养老保险参保登记",
+    "城乡居民医保参保登记",
+    "高龄津贴申请",
+    "残疾人证申领",
+    "农村低保申请",
+    "特困人员救助供养申请",
+    "老年优待证办理",
+    "生育登记",
+    "农村宅基地建房申请",
+    "法律援助申请",
+    "临时救助申请",
+]
 _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
@@ -51,12 +62,18 @@ def case_body(rng: random.Random, i: int) -> dict:
         "case_id": f"0190{i:012x}-7c1a-7000-8000-{rng.getrandbits(48):012x}",
         "local_no": f"430321105201-20261121-{i}",
         "item": {"task_code": f"11430321MB{rng.randint(10**9, 10**10 - 1)}", "name": rng.choice(ITEMS), "version": 3},
-        "applicant": {"name": name, "id_number": id_number(rng), "phone": f"13{rng.randint(10**8, 10**9 - 1)}",
-                      "address": f"湖南省衡阳县西渡镇梅花村{rng.randint(1, 12)}组{rng.randint(1, 80)}号"},
+        "applicant": {
+            "name": name,
+            "id_number": id_number(rng),
+            "phone": f"13{rng.randint(10**8, 10**9 - 1)}",
+            "address": f"湖南省衡阳县西渡镇梅花村{rng.randint(1, 12)}组{rng.randint(1, 80)}号",
+        },
         "agent": {"name": "李建国", "proxy_no": f"WT-2026-{i:05d}"},
-        "materials": [{"name": "居民身份证", "form": "复印件", "copies": 1, "received": True},
-                      {"name": "户口簿", "form": "原件", "copies": 1, "received": True},
-                      {"name": "申请书", "form": "原件", "copies": 1, "received": rng.random() < 0.8}],
+        "materials": [
+            {"name": "居民身份证", "form": "复印件", "copies": 1, "received": True},
+            {"name": "户口簿", "form": "原件", "copies": 1, "received": True},
+            {"name": "申请书", "form": "原件", "copies": 1, "received": rng.random() < 0.8},
+        ],
         "notes": "代办员上门收件，材料齐全，村民委托代办，已核对身份证原件。" * rng.randint(3, 6),
         "state": "SUBMITTED",
     }
@@ -66,12 +83,42 @@ def make_store(path: Path, key: SigningKey, village: SigningKey) -> Store:
     store = Store(path)
     store.set_trust(Trust(COUNTY, "county", key.public.hex))
     members = [
-        Record(KIND_MEMBER, "county", {"division": COUNTY + "000000", "node": "county", "parent": None,
-                                        "pubkey": key.public.hex, "role": "county"}, 1),
-        Record(KIND_MEMBER, "t1", {"division": COUNTY + "105000", "node": "t1", "parent": "county",
-                                    "pubkey": SigningKey.from_seed(b"t" * 32).public.hex, "role": "township"}, 1),
-        Record(KIND_MEMBER, "v1", {"division": COUNTY + "105201", "node": "v1", "parent": "t1",
-                                    "pubkey": village.public.hex, "role": "village"}, 1),
+        Record(
+            KIND_MEMBER,
+            "county",
+            {
+                "division": COUNTY + "000000",
+                "node": "county",
+                "parent": None,
+                "pubkey": key.public.hex,
+                "role": "county",
+            },
+            1,
+        ),
+        Record(
+            KIND_MEMBER,
+            "t1",
+            {
+                "division": COUNTY + "105000",
+                "node": "t1",
+                "parent": "county",
+                "pubkey": SigningKey.from_seed(b"t" * 32).public.hex,
+                "role": "township",
+            },
+            1,
+        ),
+        Record(
+            KIND_MEMBER,
+            "v1",
+            {
+                "division": COUNTY + "105201",
+                "node": "v1",
+                "parent": "t1",
+                "pubkey": village.public.hex,
+                "role": "village",
+            },
+            1,
+        ),
     ]
     store.append(key, "county/*", members)
     return store
@@ -89,7 +136,10 @@ def run_once(n: int, batch: int, tmp: Path, run: int) -> dict[str, float]:
 
     t0 = time.perf_counter()
     for start in range(0, n, batch):
-        recs = [Record("case.new", bodies[i]["case_id"], bodies[i], 1_790_000_000_000_000 + i) for i in range(start, min(n, start + batch))]
+        recs = [
+            Record("case.new", bodies[i]["case_id"], bodies[i], 1_790_000_000_000_000 + i)
+            for i in range(start, min(n, start + batch))
+        ]
         author.append(village, "v1/up", recs)
     t_create = time.perf_counter() - t0
 
@@ -102,7 +152,9 @@ def run_once(n: int, batch: int, tmp: Path, run: int) -> dict[str, float]:
     t_apply = time.perf_counter() - t0
     assert receiver.vector()["v1/up"] == author.vector()["v1/up"]
 
-    rows = receiver.conn.execute("SELECT feed, seq, hash, hlc, kind, key, body FROM entries WHERE feed = 'v1/up' ORDER BY seq").fetchall()
+    rows = receiver.conn.execute(
+        "SELECT feed, seq, hash, hlc, kind, key, body FROM entries WHERE feed = 'v1/up' ORDER BY seq"
+    ).fetchall()
     raw_store = make_store(tmp / f"raw{run}.sqlite", county, village)  # same schema and pragmas
     raw_store.close()
     conn = sqlite3.connect(str(tmp / f"raw{run}.sqlite"), isolation_level=None)
@@ -111,7 +163,10 @@ def run_once(n: int, batch: int, tmp: Path, run: int) -> dict[str, float]:
     t0 = time.perf_counter()
     for s in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO entries (feed, seq, hash, hlc, kind, key, body) VALUES (?, ?, ?, ?, ?, ?, ?)", rows[s : s + batch])
+        conn.executemany(
+            "INSERT INTO entries (feed, seq, hash, hlc, kind, key, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows[s : s + batch],
+        )
         conn.execute("COMMIT")
     t_raw = time.perf_counter() - t0
     conn.close()
@@ -134,13 +189,17 @@ def main() -> None:
             r = run_once(args.entries, args.batch, Path(tmp), run)
             for k, v in r.items():
                 best[k] = max(best.get(k, 0.0), v)
-    print(f"entries: {args.entries} in batches of {args.batch}, ~{best['entry_bytes']:.0f} bytes body each, best of {args.repeat}")
+    print(
+        f"entries: {args.entries} in batches of {args.batch}, ~{best['entry_bytes']:.0f} bytes body each, best of {args.repeat}"
+    )
     print(f"(a) create-and-sign:      {best['create']:>10,.0f} entries/s")
     print(f"(b) verify-and-apply:     {best['apply']:>10,.0f} entries/s")
     print(f"(c) raw executemany:      {best['raw']:>10,.0f} entries/s")
     ratio = best["apply"] / best["raw"]
     if args.json:
-        args.json.write_text(json.dumps({**best, "ratio_b_c": ratio, "entries": args.entries, "batch": args.batch}, indent=2))
+        args.json.write_text(
+            json.dumps({**best, "ratio_b_c": ratio, "entries": args.entries, "batch": args.batch}, indent=2)
+        )
     print(f"ratio (b)/(c): {ratio:.2f}")
 
 

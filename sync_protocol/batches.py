@@ -58,7 +58,9 @@ def entry_wire_size(kind: str, key: str, body: bytes) -> int:
     return ENTRY_OVERHEAD + len(kind) + len(key.encode("utf-8")) + len(body)
 
 
-def encode_batch(feed: str, seq: int, prev: bytes, entries: Iterable[tuple[int, str, str, bytes]], head: bytes) -> bytes:
+def encode_batch(
+    feed: str, seq: int, prev: bytes, entries: Iterable[tuple[int, str, str, bytes]], head: bytes
+) -> bytes:
     """Frame entries (hlc, kind, key, body) of `feed` from `seq`, whose first `prev` is given."""
     meta = canonical.encode({"feed": feed, "prev": prev.hex(), "seq": seq, "v": BATCH_VERSION})
     items = list(entries)
@@ -82,7 +84,7 @@ class _Cursor:
 
     def u32(self, what: str) -> int:
         self.need(4, what)
-        (n,) = _unpack_from(self.data, self.pos)
+        n: int = _unpack_from(self.data, self.pos)[0]
         self.pos += 4
         return n
 
@@ -151,7 +153,9 @@ def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
             if blen > bmax:
                 raise ProtocolError(f"entry body is {blen} bytes, more than the limit of {bmax}")
             if pos + blen > end:
-                raise ProtocolError(f"batch is truncated inside an entry body ({blen} bytes announced, {end - pos} left)")
+                raise ProtocolError(
+                    f"batch is truncated inside an entry body ({blen} bytes announced, {end - pos} left)"
+                )
             entries.append((hlc, kind.decode("ascii"), key.decode("utf-8"), data[pos : pos + blen]))
             pos += blen
     except UnicodeDecodeError as e:
@@ -186,7 +190,9 @@ def decode_page_prefix(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> tuple
         if m > limits.max_batches_per_page:
             raise ProtocolError(f"page announces {m} batches, more than the limit of {limits.max_batches_per_page}")
         for i in range(m):
-            out.append(c.take(c.u32(f"the length of batch {i + 1}"), limits.max_batch_bytes, f"batch {i + 1} of the page"))
+            out.append(
+                c.take(c.u32(f"the length of batch {i + 1}"), limits.max_batch_bytes, f"batch {i + 1} of the page")
+            )
     except ProtocolError as e:
         return out, e
     if c.pos != c.end:

@@ -94,7 +94,14 @@ class BundleWriter:
         self._size = 0
         self.batches = 0
         header = canonical.encode(
-            {"county": county, "created": created, "source": source, "target": target, "v": VERSION, "vector": vector_to_wire(vector)}
+            {
+                "county": county,
+                "created": created,
+                "source": source,
+                "target": target,
+                "v": VERSION,
+                "vector": vector_to_wire(vector),
+            }
         )
         self._write(MAGIC + bytes([VERSION]) + _U32.pack(len(header)) + header)
 
@@ -111,7 +118,9 @@ class BundleWriter:
         """Write the signed end frame; return the bundle's total size."""
         digest = self._sha.digest()
         sig = self._key.sign(_message(self._county, self._source, self.batches, self._size, digest))
-        trailer = canonical.encode({"batches": self.batches, "bytes": self._size, "sha256": digest.hex(), "sig": sig.hex()})
+        trailer = canonical.encode(
+            {"batches": self.batches, "bytes": self._size, "sha256": digest.hex(), "sig": sig.hex()}
+        )
         self._out.write(bytes([FRAME_END]) + _U32.pack(len(trailer)) + trailer)
         return self._size + 5 + len(trailer)
 
@@ -150,7 +159,9 @@ def _header(data: bytes, name: str, limits: Limits) -> BundleHeader:
         raise BundleError(f"{name}: {e.message}", hint=e.hint) from e
 
 
-def iter_bundle(src: Readable, *, name: str = "bundle", limits: Limits = DEFAULT_LIMITS) -> Iterator[BundleHeader | bytes | BundleInfo]:
+def iter_bundle(
+    src: Readable, *, name: str = "bundle", limits: Limits = DEFAULT_LIMITS
+) -> Iterator[BundleHeader | bytes | BundleInfo]:
     """Stream a bundle: yields its header, then each batch's bytes, then its info.
 
     The info comes last, after the digest and count have been checked. A caller
@@ -161,7 +172,9 @@ def iter_bundle(src: Readable, *, name: str = "bundle", limits: Limits = DEFAULT
     if magic[:-1] != MAGIC:
         raise BundleError(f"{name} is not a Sanji bundle (it does not start with {MAGIC.decode()})")
     if magic[-1] != VERSION:
-        raise BundleError(f"{name} is bundle version {magic[-1]}; this program reads version {VERSION}", hint="upgrade Sanji")
+        raise BundleError(
+            f"{name} is bundle version {magic[-1]}; this program reads version {VERSION}", hint="upgrade Sanji"
+        )
     (hlen,) = _U32.unpack(r.exact(4, "the header length"))
     if hlen > limits.max_bundle_header_bytes:
         raise BundleError(f"{name}: header of {hlen} bytes exceeds the limit of {limits.max_bundle_header_bytes}")
@@ -177,7 +190,9 @@ def iter_bundle(src: Readable, *, name: str = "bundle", limits: Limits = DEFAULT
         if kind != FRAME_BATCH:
             raise BundleError(f"{name}: unknown frame type {kind} at byte {start}")
         if n > limits.max_batch_bytes:
-            raise BundleError(f"{name}: batch at byte {start} is {n} bytes, more than the limit of {limits.max_batch_bytes}")
+            raise BundleError(
+                f"{name}: batch at byte {start} is {n} bytes, more than the limit of {limits.max_batch_bytes}"
+            )
         r.sha.update(bytes([kind]) + _U32.pack(n))
         batch = r.exact(n, f"batch {count + 1}")
         count += 1
@@ -205,8 +220,10 @@ def iter_bundle(src: Readable, *, name: str = "bundle", limits: Limits = DEFAULT
 
 def check_bundle(src: Readable, *, name: str = "bundle", limits: Limits = DEFAULT_LIMITS) -> BundleInfo:
     """Read a whole bundle and return its info, or raise BundleError."""
-    last: object = None
-    for last in iter_bundle(src, name=name, limits=limits):
+    items = iter_bundle(src, name=name, limits=limits)
+    info: object = None
+    for info in items:  # noqa: B007 - only the last item (the info) is wanted
         pass
-    assert isinstance(last, BundleInfo)
-    return last
+    if not isinstance(info, BundleInfo):
+        raise BundleError(f"{name} ended without its end frame")
+    return info

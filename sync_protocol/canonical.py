@@ -69,7 +69,9 @@ def _check(value: Any, limits: Limits, depth: int, path: str) -> None:
         return
     if t is int:
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            raise ProtocolError(f"integer at {path} is outside ±(2^53-1)", hint="store large numbers as decimal strings")
+            raise ProtocolError(
+                f"integer at {path} is outside ±(2^53-1)", hint="store large numbers as decimal strings"
+            )
         return
     if value is None or t is bool:
         return

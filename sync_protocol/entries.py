@@ -19,11 +19,11 @@ import functools
 import hashlib
 import re
 import unicodedata
-
-import orjson
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from . import canonical
 from .errors import ProtocolError
@@ -85,7 +85,9 @@ def _check_fields(hlc: object, kind: object, key: object) -> None:
     if type(hlc) is not int or not 0 <= hlc <= MAX_HLC:
         raise ProtocolError(f"entry hlc {hlc!r} is not an integer from 0 to 2^53-1")
     if type(kind) is not str or not _kind_ok(kind):
-        raise ProtocolError(f"entry kind {kind!r} is not valid", hint="use a-z, 0-9, '_' and '.', starting with a letter")
+        raise ProtocolError(
+            f"entry kind {kind!r} is not valid", hint="use a-z, 0-9, '_' and '.', starting with a letter"
+        )
     if type(key) is not str or len(key) > MAX_KEY_CHARS:
         raise ProtocolError(f"entry key must be a string of at most {MAX_KEY_CHARS} characters")
     if not key.isascii() and not unicodedata.is_normalized("NFC", key):
@@ -103,7 +105,13 @@ def encode_header(feed: str, seq: int, prev: bytes, hlc: int, kind: str, key: st
     if type(seq) is not int or not 1 <= seq <= MAX_HLC:
         raise ProtocolError(f"entry seq {seq!r} is not a positive integer")
     return b'{"feed":"%b","hlc":%d,"key":%b,"kind":"%b","prev":"%b","seq":%d,"v":%d}' % (
-        feed.encode("ascii"), hlc, orjson.dumps(key), kind.encode("ascii"), prev.hex().encode("ascii"), seq, ENTRY_VERSION,
+        feed.encode("ascii"),
+        hlc,
+        orjson.dumps(key),
+        kind.encode("ascii"),
+        prev.hex().encode("ascii"),
+        seq,
+        ENTRY_VERSION,
     )
 
 

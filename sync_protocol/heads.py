@@ -53,7 +53,9 @@ class SignedHead:
 
 
 def signing_message(county: str, feed: str, seq: int, digest: bytes) -> bytes:
-    return HEAD_TAG + canonical.encode({"county": county, "feed": feed, "hash": digest.hex(), "seq": seq, "v": HEAD_VERSION})
+    return HEAD_TAG + canonical.encode(
+        {"county": county, "feed": feed, "hash": digest.hex(), "seq": seq, "v": HEAD_VERSION}
+    )
 
 
 def sign_head(key: SigningKey, county: str, feed: str, seq: int, digest: bytes) -> SignedHead:

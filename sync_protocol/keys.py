@@ -115,9 +115,7 @@ class SigningKey:
         except TypeError as e:
             if passphrase:
                 raise KeyFileError("the key file is not encrypted, but a passphrase was given") from e
-            raise KeyFileError(
-                "the key file is encrypted", hint="give the passphrase the key was saved with"
-            ) from e
+            raise KeyFileError("the key file is encrypted", hint="give the passphrase the key was saved with") from e
         except (ValueError, UnsupportedAlgorithm) as e:
             if passphrase:
                 raise KeyFileError(

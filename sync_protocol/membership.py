@@ -53,7 +53,13 @@ class Member:
 
     def body(self) -> dict[str, Any]:
         """The `node.member` entry body that enrols this node."""
-        return {"division": self.division, "node": self.node, "parent": self.parent, "pubkey": self.key.hex, "role": self.role}
+        return {
+            "division": self.division,
+            "node": self.node,
+            "parent": self.parent,
+            "pubkey": self.key.hex,
+            "role": self.role,
+        }
 
 
 def check_county_code(code: object) -> str:
@@ -72,9 +78,7 @@ def check_division(division: object, role: str, county: str, parent_division: st
     if role == COUNTY and division != county + "000000":
         raise ProtocolError(f"the county's division code must be {county}000000")
     if role == TOWNSHIP and (not "001" <= town <= "399" or village != "000"):
-        raise ProtocolError(
-            f"township division code {division} must have a township part 001–399 and end in 000"
-        )
+        raise ProtocolError(f"township division code {division} must have a township part 001–399 and end in 000")
     if role == VILLAGE:
         if town == "000" or village == "000":
             raise ProtocolError(f"village division code {division} must name a township and a village")

@@ -67,7 +67,9 @@ def digest(vector: Mapping[str, tuple[int, bytes]]) -> bytes:
     return hashlib.sha256(VECTOR_TAG + canonical.encode(vector_to_wire(present))).digest()
 
 
-def plan_ranges(mine: Mapping[str, tuple[int, bytes]], theirs: Mapping[str, tuple[int, bytes]], wanted: Callable[[str], bool]) -> list[Range]:
+def plan_ranges(
+    mine: Mapping[str, tuple[int, bytes]], theirs: Mapping[str, tuple[int, bytes]], wanted: Callable[[str], bool]
+) -> list[Range]:
     """Ranges of my feeds that the other side lacks and should hold."""
     out = []
     for feed in sorted(mine):

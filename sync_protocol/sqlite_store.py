@@ -11,20 +11,21 @@ One `Store` per thread: open one per Flask request or scheduler job.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
-import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from .batches import ENTRY_OVERHEAD, RawBatch, decode_batch, decode_page_prefix, encode_batch
+from .bundle import BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, encode_header, genesis_hash, make_entries
-from .errors import ProtocolError, SequenceError, StoreError, SyncError
+from .errors import BundleError, ProtocolError, SequenceError, StoreError, SyncError
 from .feeds import feed_of
 from .heads import SignedHead, decode_head, sign_head
 from .keys import PublicKey, SigningKey
@@ -41,7 +42,7 @@ migrations = Migrations("sanji.sync_protocol")
 @migrations()
 def m001_core(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db["entries"].create(
+    db.table("entries").create(
         {
             "id": int,
             "feed": str,
@@ -56,7 +57,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
         not_null={"feed", "seq", "hash", "hlc", "kind", "key", "body"},
     )
     db.execute("CREATE UNIQUE INDEX entries_feed_seq ON entries (feed, seq)")
-    db["feeds"].create(
+    db.table("feeds").create(
         {"feed": str, "seq": int, "hash": bytes, "frozen": int, "frozen_reason": str},
         pk="feed",
         not_null={"seq", "hash", "frozen"},
@@ -65,11 +66,19 @@ def m001_core(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE TABLE heads (feed TEXT NOT NULL, seq INTEGER NOT NULL, head BLOB NOT NULL, PRIMARY KEY (feed, seq)) WITHOUT ROWID"
     )
-    db["quarantine"].create(
-        {"id": int, "feed": str, "first_seq": int, "last_seq": int, "reason": str, "batch": bytes, "received_at": float},
+    db.table("quarantine").create(
+        {
+            "id": int,
+            "feed": str,
+            "first_seq": int,
+            "last_seq": int,
+            "reason": str,
+            "batch": bytes,
+            "received_at": float,
+        },
         pk="id",
     )
-    db["forks"].create(
+    db.table("forks").create(
         {
             "id": int,
             "feed": str,
@@ -141,7 +150,9 @@ class Store:
         PublicKey.from_hex(trust.root_key)
         existing = self.trust_or_none()
         if existing is not None and existing != trust:
-            raise StoreError("this database already belongs to another county or root key", hint="use a new data directory")
+            raise StoreError(
+                "this database already belongs to another county or root key", hint="use a new data directory"
+            )
         with self.db.atomic():
             for k, v in (("county", trust.county), ("root_node", trust.root_node), ("root_key", trust.root_key)):
                 self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, v))
@@ -149,7 +160,11 @@ class Store:
 
     def trust_or_none(self) -> Trust | None:
         if self._trust is None:
-            rows = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN ('county','root_node','root_key')").fetchall())
+            rows = dict(
+                self.conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('county','root_node','root_key')"
+                ).fetchall()
+            )
             if len(rows) == 3:
                 self._trust = Trust(rows["county"], rows["root_node"], rows["root_key"])
         return self._trust
@@ -221,14 +236,16 @@ class Store:
         row = self.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, seq - 1)).fetchone()
         if row is None:
             raise StoreError(f"{feed}#{seq - 1} is missing from the store")
-        return row[0]
+        return bytes(row[0])
 
     def count(self, table: str = "entries") -> int:
         return self.db[table].count
 
     def _known_hashes(self, feed: str) -> Callable[[int, int], dict[int, bytes]]:
         def lookup(start: int, end: int) -> dict[int, bytes]:
-            rows = self.conn.execute("SELECT seq, hash FROM entries WHERE feed = ? AND seq BETWEEN ? AND ?", (feed, start, end))
+            rows = self.conn.execute(
+                "SELECT seq, hash FROM entries WHERE feed = ? AND seq BETWEEN ? AND ?", (feed, start, end)
+            )
             return dict(rows.fetchall())
 
         return lookup
@@ -238,7 +255,9 @@ class Store:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
-            raise StoreError(f"the database is busy or read-only: {e}", hint="retry; if it persists, check the disk") from e
+            raise StoreError(
+                f"the database is busy or read-only: {e}", hint="retry; if it persists, check the disk"
+            ) from e
 
     def _write_entries(self, feed: str, entries: Sequence[Entry], head: SignedHead | None) -> None:
         self.conn.executemany(
@@ -290,7 +309,9 @@ class Store:
             author = directory.check_author(fid)
             if author.key.raw != key.public.raw:
                 raise ProtocolError(f"this key is not the enrolled key of {fid.author}")
-            entries = make_entries(county, feed, local.seq if local else 0, local.hash if local else None, recs, limits=self.limits)
+            entries = make_entries(
+                county, feed, local.seq if local else 0, local.hash if local else None, recs, limits=self.limits
+            )
             head = sign_head(key, county, feed, entries[-1].seq, entries[-1].hash)
             self._write_entries(feed, entries, head)
             self.conn.commit()
@@ -301,45 +322,50 @@ class Store:
 
     def receive(self, batch: bytes) -> Verdict:
         """Verify one batch and apply what is new, all in one transaction."""
-        county = self.county
-        try:
-            raw: RawBatch | bytes = decode_batch(batch, limits=self.limits)
-            feed: str | None = decode_head(raw.head, limits=self.limits).feed
-        except SyncError:
-            raw, feed = batch, None  # verify_batch reports exactly what is wrong
         self._begin()
         try:
-            verdict = verify_batch(
-                raw,
-                county=county,
-                directory=self.directory(),
-                local=self.local_feed(feed) if feed else None,
-                known_hashes=self._known_hashes(feed) if feed else NO_HASHES,
-                limits=self.limits,
-            )
-            now = self.clock()
-            for o in verdict.outcomes:
-                if o.status is Status.ACCEPTED:
-                    self._write_entries(o.feed, o.entries, verdict.head)
-                elif o.status is Status.QUARANTINED:
-                    self.conn.execute(
-                        "INSERT INTO quarantine (feed, first_seq, last_seq, reason, batch, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        (o.feed, o.first, o.last, o.reason, batch, now),
-                    )
-                elif o.status is Status.FORK:
-                    self.conn.execute(
-                        "INSERT INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (o.feed, o.first, o.local_hash, o.entries[0].hash, o.reason, batch, now),
-                    )
-                    self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
+            verdict = self._receive_in_transaction(batch)
             self.conn.commit()
         except SyncError as e:
             # e.g. a membership entry the directory refuses: nothing of the batch stays
             self.conn.rollback()
-            return Verdict(feed, None, [Outcome(Status.REJECTED, feed or "", 0, 0, e.message, error=e)])
+            return Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, e.message, error=e)])
         except BaseException:
             self.conn.rollback()
             raise
+        return verdict
+
+    def _receive_in_transaction(self, batch: bytes) -> Verdict:
+        raw: RawBatch | bytes = batch
+        feed: str | None = None
+        try:
+            decoded = decode_batch(batch, limits=self.limits)
+            raw, feed = decoded, decoded.feed
+        except SyncError:
+            pass  # verify_batch reports exactly what is wrong
+        verdict = verify_batch(
+            raw,
+            county=self.county,
+            directory=self.directory(),
+            local=self.local_feed(feed) if feed else None,
+            known_hashes=self._known_hashes(feed) if feed else NO_HASHES,
+            limits=self.limits,
+        )
+        now = self.clock()
+        for o in verdict.outcomes:
+            if o.status is Status.ACCEPTED:
+                self._write_entries(o.feed, o.entries, verdict.head)
+            elif o.status is Status.QUARANTINED:
+                self.conn.execute(
+                    "INSERT INTO quarantine (feed, first_seq, last_seq, reason, batch, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (o.feed, o.first, o.last, o.reason, batch, now),
+                )
+            elif o.status is Status.FORK:
+                self.conn.execute(
+                    "INSERT INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (o.feed, o.first, o.local_hash, o.entries[0].hash, o.reason, batch, now),
+                )
+                self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
         return verdict
 
     def receive_page(self, page: bytes) -> list[Verdict]:
@@ -358,7 +384,12 @@ class Store:
             "WHERE feed = ? AND seq BETWEEN ? AND ? ORDER BY seq",
             (rng.feed, rng.start, rng.end),
         ).fetchall()
-        heads = {s for (s,) in self.conn.execute("SELECT seq FROM heads WHERE feed = ? AND seq BETWEEN ? AND ?", (rng.feed, rng.start, rng.end))}
+        heads = {
+            s
+            for (s,) in self.conn.execute(
+                "SELECT seq FROM heads WHERE feed = ? AND seq BETWEEN ? AND ?", (rng.feed, rng.start, rng.end)
+            )
+        }
         out, acc = [], 0
         for seq, n in sizes:
             acc += n
@@ -378,7 +409,14 @@ class Store:
             raise StoreError(f"cannot read {rng.feed} {rng.start}..{rng.end} with a signed head at its end")
         return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0])
 
-    def plan(self, theirs: Vector, wanted: Callable[[str], bool], *, max_batch_bytes: int = 1 << 20, max_page_bytes: int = 4 << 20) -> list[list[Range]]:
+    def plan(
+        self,
+        theirs: Vector,
+        wanted: Callable[[str], bool],
+        *,
+        max_batch_bytes: int = 1 << 20,
+        max_page_bytes: int = 4 << 20,
+    ) -> list[list[Range]]:
         """Pages of batches the peer with vector `theirs` lacks and should hold."""
         sized: list[tuple[Range, int]] = []
         for rng in plan_ranges(self.vector(), theirs, wanted):
@@ -391,9 +429,76 @@ class Store:
                 sized.append((b, sum(n for s, n in sizes.items() if b.start <= s <= b.end)))
         return paginate(sized, max_page_bytes, self.limits.max_batches_per_page)
 
+    # -- bundles -------------------------------------------------------------
+    def export_bundle(
+        self,
+        out: BinaryIO,
+        *,
+        key: SigningKey,
+        source: str,
+        theirs: Vector,
+        wanted: Callable[[str], bool],
+        created: int,
+        target: str | None = None,
+    ) -> BundleWriter:
+        """Write every batch a peer with vector `theirs` lacks and should hold."""
+        writer = BundleWriter(
+            out, key=key, county=self.county, source=source, vector=self.vector(), created=created, target=target
+        )
+        for page in self.plan(theirs, wanted):
+            for rng in page:
+                writer.add(self.read_batch(rng))
+        writer.finish()
+        return writer
+
+    def import_bundle(self, src: BinaryIO, *, name: str = "bundle") -> list[Verdict]:
+        """Import a bundle file: all of it or, if any batch is refused, none of it.
+
+        The whole file is read once to prove its length, digest and the source
+        node's signature; then its batches go through the same verification as
+        the network path, in one transaction. Importing it again changes nothing.
+        """
+        info = check_bundle(src, name=name, limits=self.limits)
+        if info.header.county != self.county:
+            raise BundleError(
+                f"{name} was made in county {info.header.county}; this node belongs to county {self.county}"
+            )
+        directory = self.directory()
+        member = directory.get(info.header.source)
+        if member is None:
+            raise BundleError(
+                f"{name} comes from {info.header.source!r}, which is not enrolled in this county",
+                hint="sync the county's membership first, or check the file's origin",
+            )
+        info.verify(member.key)
+        src.seek(0)
+        verdicts: list[Verdict] = []
+        self._begin()
+        try:
+            for item in iter_bundle(src, name=name, limits=self.limits):
+                if isinstance(item, bytes):
+                    v = self._receive_in_transaction(item)
+                    if not v.ok:
+                        err = v.first_error()
+                        raise BundleError(
+                            f"{name}: batch {len(verdicts) + 1} ({v.feed or 'unreadable'}) was refused: "
+                            f"{err.message if err else 'rejected'}; nothing from this bundle was imported",
+                            hint="ask the source node for a new bundle",
+                        )
+                    verdicts.append(v)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return verdicts
+
     # -- review -------------------------------------------------------------
     def quarantined(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT id, feed, first_seq, last_seq, reason, received_at FROM quarantine ORDER BY id"))
+        return list(
+            self.db.query("SELECT id, feed, first_seq, last_seq, reason, received_at FROM quarantine ORDER BY id")
+        )
 
     def forks(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at FROM forks ORDER BY id"))
+        return list(
+            self.db.query("SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at FROM forks ORDER BY id")
+        )

@@ -19,8 +19,8 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .batches import RawBatch, decode_batch
 from . import canonical
+from .batches import RawBatch, decode_batch
 from .entries import Entry, genesis_hash, rebuild_chain
 from .errors import AuthorizationError, ProtocolError, SequenceError, SyncError, VerificationError
 from .feeds import feed_of
@@ -29,7 +29,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .membership import Directory
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     ACCEPTED = "accepted"  # new entries, to append
     DUPLICATE = "duplicate"  # already held: a no-op
     GAP = "gap"  # starts after the local head: backfill from `want`
@@ -126,7 +126,9 @@ def check_batch(
         return Checked(None, None, b"", [], e)
     feed = head.feed
     if head.county != county:
-        err: SyncError = VerificationError(f"batch is signed for county {head.county}, this node belongs to county {county}")
+        err: SyncError = VerificationError(
+            f"batch is signed for county {head.county}, this node belongs to county {county}"
+        )
         return Checked(feed, head, raw.prev, [], err)
     if head.feed != raw.feed:
         err = VerificationError(f"a head signed for feed {feed} was attached to entries of feed {raw.feed}")
@@ -137,7 +139,9 @@ def check_batch(
     except ProtocolError as e:
         return Checked(feed, head, raw.prev, [], e)
     if head.seq != entries[-1].seq or head.hash != entries[-1].hash:
-        err = VerificationError(f"signed head {feed}#{head.seq} does not match the entries' hash chain: bytes were altered")
+        err = VerificationError(
+            f"signed head {feed}#{head.seq} does not match the entries' hash chain: bytes were altered"
+        )
         return Checked(feed, head, raw.prev, entries, err)
     if raw.seq == 1 and raw.prev != genesis_hash(county, feed):
         err = VerificationError(f"entry 1 of {feed} does not start from this county's genesis hash")
@@ -154,13 +158,18 @@ def check_batch(
     except ProtocolError as e:
         return Checked(feed, head, raw.prev, entries, e, author.node)
     if keep_values:
-        for e, v in zip(entries, values, strict=True):
-            e.value = v
+        for entry, v in zip(entries, values, strict=True):
+            entry.value = v
     return Checked(feed, head, raw.prev, entries, None, author.node)
 
 
-def classify(checked: Checked, *, directory: Directory, local: LocalFeed | None,
-             known_hashes: Callable[[int, int], Mapping[int, bytes]] = NO_HASHES) -> Verdict:
+def classify(
+    checked: Checked,
+    *,
+    directory: Directory,
+    local: LocalFeed | None,
+    known_hashes: Callable[[int, int], Mapping[int, bytes]] = NO_HASHES,
+) -> Verdict:
     """Step 5: compare a checked batch with the receiver's copy of the feed."""
     feed, head, entries = checked.feed, checked.head, checked.entries
     if checked.error is not None or head is None or feed is None:
@@ -171,7 +180,9 @@ def classify(checked: Checked, *, directory: Directory, local: LocalFeed | None,
     have = local.seq if local else 0
     outcomes: list[Outcome] = []
     if first > have + 1:
-        err = SequenceError(f"{feed} starts at {first} but this node holds only up to {have}", hint=f"send from {have + 1}")
+        err = SequenceError(
+            f"{feed} starts at {first} but this node holds only up to {have}", hint=f"send from {have + 1}"
+        )
         return Verdict(feed, head, [Outcome(Status.GAP, feed, first, last, err.message, error=err, want=have + 1)])
     new_from = 0
     if first <= have:
@@ -234,4 +245,8 @@ def _fork(feed: str, head: SignedHead, conflicting: list[Entry], local_hash: byt
         f"fork in {feed} at seq {seq}: the author signed two different histories; feed frozen, both kept",
         hint="typical cause: a laptop restored from an old backup; the county must review",
     )
-    return Verdict(feed, head, [Outcome(Status.FORK, feed, seq, conflicting[-1].seq, err.message, conflicting, err, local_hash=local_hash)])
+    return Verdict(
+        feed,
+        head,
+        [Outcome(Status.FORK, feed, seq, conflicting[-1].seq, err.message, conflicting, err, local_hash=local_hash)],
+    )

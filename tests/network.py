@@ -79,8 +79,12 @@ def build_network(tmp: Path | None, townships: int = 2, villages_per_township: i
         nodes[node_id] = node
     county = nodes["county"]
     members = [
-        Record(KIND_MEMBER, n.node_id, {"division": n.division, "node": n.node_id, "parent": n.parent,
-                                        "pubkey": n.key.public.hex, "role": n.role}, 1)
+        Record(
+            KIND_MEMBER,
+            n.node_id,
+            {"division": n.division, "node": n.node_id, "parent": n.parent, "pubkey": n.key.public.hex, "role": n.role},
+            1,
+        )
         for n in nodes.values()
     ]
     county.store.append(county.key, "county/*", members)
