@@ -5,8 +5,12 @@ The pure core (`canonical`, `keys`, `curve`, `hlc`, `feeds`, `entries`,
 `errors`, `limits`) takes bytes, objects and `now` and returns values or
 raises: it opens no files, sockets or databases and reads no clock.
 
-Adapters that do I/O live in their own modules (`sqlite_store`) and are
+Adapters that do I/O live in their own modules (`sqlite_store`,
+`verify_pool`) and are
 imported by the node programs, never by the core.
 """
 
 PROTOCOL_VERSION = 1
+
+# Modules that do I/O. The core never imports them (tests/test_purity.py checks).
+ADAPTER_MODULES = frozenset({"sqlite_store", "verify_pool"})

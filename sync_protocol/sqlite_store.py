@@ -22,7 +22,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .batches import ENTRY_OVERHEAD, RawBatch, decode_batch, decode_page_prefix, encode_batch
+from .batches import ENTRY_OVERHEAD, decode_page_prefix, encode_batch
 from .bundle import BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, encode_header, genesis_hash, make_entries
 from .errors import BundleError, ProtocolError, SequenceError, StoreError, SyncError
@@ -32,7 +32,8 @@ from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
 from .membership import KIND_MEMBER, KIND_REVOKE, Directory
 from .planning import Range, Vector, cut_range, paginate, plan_ranges
-from .verify import NO_HASHES, LocalFeed, Outcome, Status, Verdict, verify_batch
+from .verify import NO_HASHES, Checked, LocalFeed, Outcome, Status, Verdict, check_batch, classify
+from .verify_pool import Membership, VerifyPool
 
 FoldHook = Callable[[sqlite_utils.Database, list[Entry]], None]
 
@@ -195,6 +196,15 @@ class Store:
             self._directory, self._directory_seq = d, seq
         return self._directory
 
+    def membership(self) -> Membership:
+        """The trust anchor and membership entries, as plain data (for worker processes)."""
+        t = self.trust
+        rows = self.conn.execute(
+            "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) ORDER BY seq",
+            (f"{t.root_node}/*", KIND_MEMBER, KIND_REVOKE),
+        )
+        return (t.county, t.root_node, t.root_key, tuple((kind, orjson.loads(body)) for kind, body in rows))
+
     def _feed_seq(self, feed: str) -> int:
         row = self.conn.execute("SELECT seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
         return row[0] if row else 0
@@ -322,38 +332,28 @@ class Store:
 
     def receive(self, batch: bytes) -> Verdict:
         """Verify one batch and apply what is new, all in one transaction."""
-        self._begin()
-        try:
-            verdict = self._receive_in_transaction(batch)
-            self.conn.commit()
-        except SyncError as e:
-            # e.g. a membership entry the directory refuses: nothing of the batch stays
-            self.conn.rollback()
-            return Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, e.message, error=e)])
-        except BaseException:
-            self.conn.rollback()
-            raise
-        return verdict
+        return self._receive_checked(batch, None)
 
-    def _receive_in_transaction(self, batch: bytes) -> Verdict:
-        raw: RawBatch | bytes = batch
-        feed: str | None = None
-        try:
-            decoded = decode_batch(batch, limits=self.limits)
-            raw, feed = decoded, decoded.feed
-        except SyncError:
-            pass  # verify_batch reports exactly what is wrong
-        verdict = verify_batch(
-            raw,
-            county=self.county,
-            directory=self.directory(),
+    def _receive_in_transaction(self, batch: bytes, checked: Checked | None = None) -> Verdict:
+        directory = self.directory()
+        if checked is None:
+            checked = check_batch(batch, county=self.county, directory=directory, limits=self.limits)
+        else:
+            checked = checked.expand(batch, limits=self.limits)
+        feed = checked.feed
+        verdict = classify(
+            checked,
+            directory=directory,
             local=self.local_feed(feed) if feed else None,
             known_hashes=self._known_hashes(feed) if feed else NO_HASHES,
-            limits=self.limits,
         )
         now = self.clock()
         for o in verdict.outcomes:
             if o.status is Status.ACCEPTED:
+                if self.fold is not None or feed == directory.root_feed:
+                    for e in o.entries:
+                        if e.value is None:  # checked in a worker: proven canonical, decode once more here
+                            e.value = orjson.loads(e.body)
                 self._write_entries(o.feed, o.entries, verdict.head)
             elif o.status is Status.QUARANTINED:
                 self.conn.execute(
@@ -366,6 +366,35 @@ class Store:
                     (o.feed, o.first, o.local_hash, o.entries[0].hash, o.reason, batch, now),
                 )
                 self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
+        return verdict
+
+    def receive_many(self, batches: Sequence[bytes], pool: VerifyPool | None = None) -> list[Verdict]:
+        """Receive batches in order, one transaction each; checked in `pool`'s workers if given.
+
+        The outcome is exactly that of calling `receive` on each in turn. If a
+        batch changes the membership, the batches after it are checked again
+        here against the new directory.
+        """
+        if pool is None or len(batches) < 2:
+            return [self.receive(b) for b in batches]
+        out: list[Verdict] = []
+        version = self._feed_seq(self.directory().root_feed)
+        for batch, checked in zip(batches, pool.check(batches, self.membership(), limits=self.limits), strict=True):
+            stale = self._feed_seq(self.directory().root_feed) != version
+            out.append(self._receive_checked(batch, None if stale else checked))
+        return out
+
+    def _receive_checked(self, batch: bytes, checked: Checked | None) -> Verdict:
+        self._begin()
+        try:
+            verdict = self._receive_in_transaction(batch, checked)
+            self.conn.commit()
+        except SyncError as e:
+            self.conn.rollback()
+            return Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, e.message, error=e)])
+        except BaseException:
+            self.conn.rollback()
+            raise
         return verdict
 
     def receive_page(self, page: bytes) -> list[Verdict]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from . import canonical
 from .batches import RawBatch, decode_batch
-from .entries import Entry, genesis_hash, rebuild_chain
+from .entries import Entry, encode_header, genesis_hash, rebuild_chain
 from .errors import AuthorizationError, ProtocolError, SequenceError, SyncError, VerificationError
 from .feeds import feed_of
 from .heads import SignedHead, decode_head
@@ -96,6 +96,7 @@ class Checked:
     entries: list[Entry]
     error: SyncError | None = None
     author: str | None = None
+    hashes: bytes = b""  # set by `compact`: the entries' hashes, in order
 
     @property
     def first(self) -> int:
@@ -104,6 +105,31 @@ class Checked:
     @property
     def last(self) -> int:
         return self.entries[-1].seq if self.entries else 0
+
+    def compact(self) -> Checked:
+        """This result without its entries, for sending back from a worker process."""
+        hashes = b"".join(e.hash for e in self.entries)
+        return Checked(self.feed, self.head, self.prev, [], self.error, self.author, hashes)
+
+    def expand(self, batch: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Checked:
+        """Rebuild the entries of a compacted result from the batch it was made from.
+
+        The hashes were computed by the worker; only the headers are spelled out
+        again here (no hashing, no parsing of bodies).
+        """
+        if self.entries or not self.hashes:
+            return self
+        raw = decode_batch(batch, limits=limits)
+        feed, seq, prev = raw.feed, raw.seq, raw.prev
+        hashes = [self.hashes[i : i + 32] for i in range(0, len(self.hashes), 32)]
+        if len(hashes) != len(raw.entries):
+            raise ProtocolError("a checked result does not match its batch")
+        entries = []
+        for (hlc, kind, key, body), h in zip(raw.entries, hashes, strict=True):
+            entries.append(Entry(feed, seq, prev, hlc, kind, key, encode_header(feed, seq, prev, hlc, kind, key), body, h))
+            prev = h
+            seq += 1
+        return Checked(self.feed, self.head, self.prev, entries, self.error, self.author)
 
 
 def check_batch(

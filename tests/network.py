@@ -105,3 +105,13 @@ def sync_link(child: Node, parent: Node) -> None:
     directory = parent.store.directory()
     exchange(child, parent, directory)
     exchange(parent, child, parent.store.directory())
+
+
+def distribute_membership(net: Network) -> None:
+    """Carry the county feed (membership) down to every township and village."""
+    for node in net.nodes.values():
+        if node.role == "township":
+            sync_link(node, net.county)
+    for node in net.nodes.values():
+        if node.role == "village" and node.parent is not None:
+            sync_link(node, net.nodes[node.parent])
