@@ -37,6 +37,7 @@ _pack = _U32.pack
 _unpack_from = _U32.unpack_from
 _META_FIELDS = frozenset({"feed", "prev", "seq", "v"})
 ENTRY_OVERHEAD = 15  # framing bytes per entry besides kind, key and body
+BATCH_OVERHEAD = 1024  # bound on a batch's framing, meta and signed head, and its length prefix in a page
 
 
 WireEntry = tuple[int, str, str, bytes]  # hlc, kind, key, body
@@ -101,19 +102,12 @@ def _meta(data: bytes, limits: Limits) -> tuple[str, int, bytes]:
     m = canonical.decode(data, limits=limits, max_bytes=limits.max_header_bytes, what="batch meta")
     if type(m) is not dict or m.keys() != _META_FIELDS:
         raise ProtocolError("batch meta must have exactly the fields feed, prev, seq, v")
-    if m["v"] != BATCH_VERSION:
+    if not canonical.is_int(m["v"], BATCH_VERSION):
         raise ProtocolError(f"batch version {m['v']!r} is not supported (this node reads version {BATCH_VERSION})")
-    if not isinstance(m["feed"], str) or type(m["seq"]) is not int or m["seq"] < 1:
+    if not isinstance(m["feed"], str) or not canonical.is_int(m["seq"]) or m["seq"] < 1:
         raise ProtocolError("batch meta feed must be a feed id and seq a positive integer")
     feed_of(m["feed"])
-    prev = m["prev"]
-    try:
-        raw = bytes.fromhex(prev) if isinstance(prev, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != HASH_BYTES or raw.hex() != prev:
-        raise ProtocolError("batch meta prev is not a 64-character lower-case hex hash")
-    return m["feed"], m["seq"], raw
+    return m["feed"], m["seq"], canonical.hex_bytes(m["prev"], HASH_BYTES, "batch meta prev")
 
 
 def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
@@ -180,6 +174,8 @@ def decode_page_prefix(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> tuple
     A page cut short in transit still delivers the batches before the cut;
     the caller applies those and reports the error for the rest.
     """
+    if len(data) > limits.max_page_bytes:
+        return [], ProtocolError(f"page is {len(data)} bytes, more than the limit of {limits.max_page_bytes}")
     if data[:4] != PAGE_MAGIC:
         return [], ProtocolError("not a page of batches (bad magic); this node reads page format SJP1")
     c = _Cursor(data)

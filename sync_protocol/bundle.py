@@ -148,11 +148,11 @@ def _header(data: bytes, name: str, limits: Limits) -> BundleHeader:
         h = canonical.decode(data, limits=limits, what="bundle header")
         if type(h) is not dict or h.keys() != _HEADER_FIELDS:
             raise ProtocolError("bundle header must have exactly county, created, source, target, v, vector")
-        if h["v"] != VERSION:
+        if not canonical.is_int(h["v"], VERSION):
             raise ProtocolError(f"bundle header version {h['v']!r} is not supported")
         source = check_node_id(h["source"], "bundle source")
         target = None if h["target"] is None else check_node_id(h["target"], "bundle target")
-        if not isinstance(h["county"], str) or type(h["created"]) is not int:
+        if not isinstance(h["county"], str) or not canonical.is_int(h["created"]):
             raise ProtocolError("bundle county must be a string and created an integer")
         return BundleHeader(h["county"], source, target, h["created"], vector_from_wire(h["vector"]))
     except ProtocolError as e:
@@ -209,7 +209,11 @@ def iter_bundle(
         raise BundleError(f"{name}: {e.message}") from e
     if src.read(1):
         raise BundleError(f"{name}: there are stray bytes after the end frame")
-    if t["batches"] != count or t["bytes"] != size or t["sha256"] != digest.hex():
+    if (
+        not canonical.is_int(t["batches"], count)
+        or not canonical.is_int(t["bytes"], size)
+        or t["sha256"] != digest.hex()
+    ):
         raise BundleError(
             f"{name} is damaged: its content does not match its end frame "
             f"({count} batches, {size} bytes read; {t['batches']} batches, {t['bytes']} bytes recorded)",

@@ -98,6 +98,24 @@ def _check(value: Any, limits: Limits, depth: int, path: str) -> None:
     raise ProtocolError(f"value at {path} has type {t.__name__}, which JSON cannot carry canonically")
 
 
+def hex_bytes(text: object, size: int, what: str) -> bytes:
+    """Binary data written canonically: exactly 2*size lower-case hex digits."""
+    if not isinstance(text, str) or len(text) != 2 * size:
+        raise ProtocolError(f"{what} must be {2 * size} lower-case hex characters")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as e:
+        raise ProtocolError(f"{what} is not hex: {text[:16]!r}…") from e
+    if raw.hex() != text:
+        raise ProtocolError(f"{what} must be lower-case hex")
+    return raw
+
+
+def is_int(value: object, expected: int | None = None) -> bool:
+    """True for a real integer (not a bool), equal to `expected` if given."""
+    return type(value) is int and (expected is None or value == expected)
+
+
 def _check_nfc(data: bytes, what: str) -> None:
     if not data.isascii() and not unicodedata.is_normalized("NFC", data.decode("utf-8")):
         raise ProtocolError(

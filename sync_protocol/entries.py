@@ -90,8 +90,17 @@ def _check_fields(hlc: object, kind: object, key: object) -> None:
         )
     if type(key) is not str or len(key) > MAX_KEY_CHARS:
         raise ProtocolError(f"entry key must be a string of at most {MAX_KEY_CHARS} characters")
-    if not key.isascii() and not unicodedata.is_normalized("NFC", key):
+
+
+def _key_json(key: str) -> bytes:
+    """The key as it appears in a canonical header (checked: UTF-8, and NFC as written)."""
+    try:
+        out = orjson.dumps(key)
+    except TypeError as e:
+        raise ProtocolError(f"entry key {key!r} is not valid Unicode text") from e
+    if not out.isascii() and not unicodedata.is_normalized("NFC", out.decode("utf-8")):
         raise ProtocolError(f"entry key {key!r} is not in Unicode NFC form")
+    return out
 
 
 def encode_header(feed: str, seq: int, prev: bytes, hlc: int, kind: str, key: str) -> bytes:
@@ -107,7 +116,7 @@ def encode_header(feed: str, seq: int, prev: bytes, hlc: int, kind: str, key: st
     return b'{"feed":"%b","hlc":%d,"key":%b,"kind":"%b","prev":"%b","seq":%d,"v":%d}' % (
         feed.encode("ascii"),
         hlc,
-        orjson.dumps(key),
+        _key_json(key),
         kind.encode("ascii"),
         prev.hex().encode("ascii"),
         seq,

@@ -30,6 +30,10 @@ class SyncError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keep the hint when an error crosses a process boundary (verify_pool)
+        return (_rebuild, (type(self), self.message, self.hint))
+
     def __str__(self) -> str:
         if self.hint:
             return f"{self.message} ({self.hint})"
@@ -41,6 +45,10 @@ class SyncError(Exception):
         if self.hint:
             out["hint"] = self.hint
         return out
+
+
+def _rebuild(cls: type[SyncError], message: str, hint: str | None) -> SyncError:
+    return cls(message, hint=hint)
 
 
 class ProtocolError(SyncError):

@@ -66,20 +66,14 @@ def decode_head(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SignedHead:
     d = canonical.decode(data, limits=limits, max_bytes=limits.max_head_bytes, what="signed head")
     if type(d) is not dict or d.keys() != _FIELDS:
         raise ProtocolError("signed head must have exactly the fields county, feed, hash, seq, sig, v")
-    if d["v"] != HEAD_VERSION:
+    if not canonical.is_int(d["v"], HEAD_VERSION):
         raise ProtocolError(f"signed head version {d['v']!r} is not supported (this node reads {HEAD_VERSION})")
     if not isinstance(d["county"], str) or not isinstance(d["feed"], str):
         raise ProtocolError("signed head county and feed must be strings")
     feed_of(d["feed"])
-    if type(d["seq"]) is not int or d["seq"] < 1:
+    if not canonical.is_int(d["seq"]) or d["seq"] < 1:
         raise ProtocolError("signed head seq is not a positive integer")
-    h = d["hash"]
-    if not isinstance(h, str) or len(h) != 2 * HASH_BYTES:
-        raise ProtocolError("signed head hash is not a 64-character hex hash")
-    try:
-        digest = bytes.fromhex(h)
-    except ValueError as e:
-        raise ProtocolError("signed head hash is not hex") from e
+    digest = canonical.hex_bytes(d["hash"], HASH_BYTES, "signed head hash")
     try:
         sig = signature_from_hex(d["sig"])
     except ProtocolError as e:

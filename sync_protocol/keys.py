@@ -16,22 +16,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import curve
+from .canonical import hex_bytes
 from .errors import KeyFileError, ProtocolError, VerificationError
 
 SIGNATURE_BYTES = 64
 PUBLIC_KEY_BYTES = 32
-
-
-def _hex_bytes(text: str, size: int, what: str) -> bytes:
-    if not isinstance(text, str) or len(text) != 2 * size:
-        raise ProtocolError(f"{what} must be {2 * size} hex characters")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError as e:
-        raise ProtocolError(f"{what} is not hex: {text[:16]!r}…") from e
-    if raw.hex() != text:
-        raise ProtocolError(f"{what} must be lower-case hex")
-    return raw
 
 
 @dataclass(frozen=True)
@@ -56,7 +45,7 @@ class PublicKey:
 
     @classmethod
     def from_hex(cls, text: str) -> PublicKey:
-        return cls.from_bytes(_hex_bytes(text, PUBLIC_KEY_BYTES, "public key"))
+        return cls.from_bytes(hex_bytes(text, PUBLIC_KEY_BYTES, "public key"))
 
     @property
     def hex(self) -> str:
@@ -128,4 +117,4 @@ class SigningKey:
 
 
 def signature_from_hex(text: str) -> bytes:
-    return _hex_bytes(text, SIGNATURE_BYTES, "signature")
+    return hex_bytes(text, SIGNATURE_BYTES, "signature")

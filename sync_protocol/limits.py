@@ -20,6 +20,7 @@ class Limits:
     max_entries_per_batch: int = 10_000
     max_batch_bytes: int = 16 * 1024 * 1024
     max_batches_per_page: int = 4096
+    max_page_bytes: int = 64 * 1024 * 1024
     max_bundle_header_bytes: int = 16 * 1024 * 1024
     max_depth: int = 32
     """Nesting depth of a canonical JSON value."""

@@ -6,11 +6,13 @@ The county's public feed `county/*` carries two protocol kinds:
   role, a parent, a 12-digit division code (统计用区划代码) and an Ed25519
   public key. The county's own membership is the first entry of its feed.
 - `node.revoke`  {node, last_valid: {feed: {seq, hash}}, reason}: entries of
-  the node's feeds after `seq` are quarantined; feeds not named are treated
-  as revoked from seq 1.
+  the node's feeds after `seq` are quarantined, and a batch whose hash at
+  `seq` differs from `hash` is quarantined whole; feeds not named are
+  treated as revoked from seq 1.
 
 A node id is enrolled once: a replaced laptop gets a new id. `Directory` is
-the deterministic fold of these entries; every node that holds the same
+the deterministic fold of these entries (in feed order; the county's own
+`node.member` must come first); every node that holds the same
 county feed computes the same directory.
 """
 
@@ -21,16 +23,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .canonical import hex_bytes, is_int
 from .errors import AuthorizationError, ProtocolError
-from .feeds import PUBLIC, UP, FeedId, check_node_id
+from .feeds import PUBLIC, UP, FeedId, check_node_id, parse_feed
 from .keys import PublicKey
 
 COUNTY, TOWNSHIP, VILLAGE = "county", "township", "village"
 ROLES = (COUNTY, TOWNSHIP, VILLAGE)
 KIND_MEMBER = "node.member"
 KIND_REVOKE = "node.revoke"
-_DIVISION = re.compile(r"\d{12}")
-_COUNTY_CODE = re.compile(r"\d{6}")
+_DIVISION = re.compile(r"[0-9]{12}")
+_COUNTY_CODE = re.compile(r"[0-9]{6}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Directory:
         self.county = check_county_code(county)
         self.root = check_node_id(root_node)
         self._members: dict[str, Member] = {}
+        self._divisions: dict[str, str] = {}
         self._children: dict[str, list[str]] = {}
         self.root_key = root_key
 
@@ -138,6 +142,12 @@ class Directory:
                 raise AuthorizationError(f"parent {parent} is revoked")
             parent_division = p.division
         division = check_division(body["division"], role, self.county, parent_division)
+        holder = self._divisions.get(division)
+        if holder is not None and role != COUNTY:
+            raise ProtocolError(
+                f"division code {division} already belongs to node {holder}",
+                hint="each node has its own 统计用区划代码",
+            )
         key = PublicKey.from_hex(body["pubkey"])
         if role == COUNTY and key.raw != self.root_key.raw:
             raise AuthorizationError("the county membership does not carry the county root key")
@@ -146,6 +156,7 @@ class Directory:
     def _enrol(self, body: Any) -> None:
         m = self.member_from_body(body)
         self._members[m.node] = m
+        self._divisions[m.division] = m.node
         if m.parent is not None:
             self._children.setdefault(m.parent, []).append(m.node)
 
@@ -160,8 +171,17 @@ class Directory:
             raise ProtocolError("revocation last_valid must map feed ids to {seq, hash}")
         points: dict[str, tuple[int, str]] = {}
         for feed, point in lv.items():
-            if not isinstance(point, dict) or point.keys() != {"hash", "seq"} or type(point["seq"]) is not int:
+            if parse_feed(feed).author != m.node:
+                raise ProtocolError(f"revocation of {m.node} names feed {feed}, which {m.node} does not write")
+            if (
+                not isinstance(point, dict)
+                or point.keys() != {"hash", "seq"}
+                or not is_int(point["seq"])
+                or point["seq"] < 0
+            ):
                 raise ProtocolError(f"revocation point for {feed} must be {{seq, hash}}")
+            if point["seq"]:
+                hex_bytes(point["hash"], 32, f"revocation hash for {feed}")
             points[feed] = (point["seq"], point["hash"])
         self._members[m.node] = Member(m.node, m.role, m.parent, m.division, m.key, Revocation(points, body["reason"]))
 

@@ -45,15 +45,12 @@ def vector_from_wire(data: object) -> Vector:
     out: Vector = {}
     for feed, v in data.items():
         feed_of(feed)
-        if not isinstance(v, list) or len(v) != 2 or type(v[0]) is not int or v[0] < 0 or not isinstance(v[1], str):
+        if not isinstance(v, list) or len(v) != 2 or not canonical.is_int(v[0]) or v[0] < 0:
             raise ProtocolError(f"vector entry for {feed} must be [seq, hash hex]")
-        try:
-            h = bytes.fromhex(v[1])
-        except ValueError as e:
-            raise ProtocolError(f"vector hash for {feed} is not hex") from e
-        if len(h) not in (0, 32):
-            raise ProtocolError(f"vector hash for {feed} is not 32 bytes")
-        out[feed] = (v[0], h)
+        out[feed] = (
+            v[0],
+            b"" if v[0] == 0 and v[1] == "" else canonical.hex_bytes(v[1], 32, f"vector hash for {feed}"),
+        )
     return out
 
 
@@ -85,18 +82,25 @@ def diverged(mine: Mapping[str, tuple[int, bytes]], theirs: Mapping[str, tuple[i
     return sorted(f for f, (s, h) in mine.items() if f in theirs and theirs[f][0] == s and s and theirs[f][1] != h)
 
 
-def cut_range(rng: Range, commits: Sequence[tuple[int, int]], max_bytes: int) -> list[Range]:
+def cut_range(rng: Range, commits: Sequence[tuple[int, int]], max_bytes: int, max_entries: int = 10_000) -> list[Range]:
     """Cut a range into batches that end at signed heads.
 
     `commits` lists, in order, each signed head seq inside (rng.start-1, rng.end]
     with the bytes of the entries since the previous one. A batch holds whole
-    commits up to `max_bytes`; a single commit larger than that travels alone.
+    commits up to `max_bytes` and `max_entries`; a single commit larger than
+    `max_bytes` travels alone (authors never write a commit of more than
+    `max_entries` entries, see `Store.append`).
     """
     out: list[Range] = []
     start, size, last = rng.start, 0, rng.start - 1
     for head_seq, nbytes in commits:
         if head_seq <= last or head_seq > rng.end:
             raise ProtocolError(f"signed heads for {rng.feed} are out of order or outside {rng.start}..{rng.end}")
+        if head_seq - start + 1 > max_entries and last >= start:
+            out.append(Range(rng.feed, start, last))
+            start, size = last + 1, 0
+        if head_seq - start + 1 > max_entries:
+            raise ProtocolError(f"{rng.feed} has a commit of more than {max_entries} entries ending at {head_seq}")
         if size and size + nbytes > max_bytes:
             out.append(Range(rng.feed, start, last))
             start, size = last + 1, 0

@@ -11,6 +11,7 @@ One `Store` per thread: open one per Flask request or scheduler job.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +23,8 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .batches import ENTRY_OVERHEAD, decode_page_prefix, encode_batch
-from .bundle import BundleWriter, check_bundle, iter_bundle
+from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
+from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, encode_header, genesis_hash, make_entries
 from .errors import BundleError, ProtocolError, SequenceError, StoreError, SyncError
 from .feeds import feed_of
@@ -67,6 +68,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE TABLE heads (feed TEXT NOT NULL, seq INTEGER NOT NULL, head BLOB NOT NULL, PRIMARY KEY (feed, seq)) WITHOUT ROWID"
     )
+    # review tables: one row per distinct batch or fork, however often it is delivered
     db.table("quarantine").create(
         {
             "id": int,
@@ -75,10 +77,12 @@ def m001_core(db: sqlite_utils.Database) -> None:
             "last_seq": int,
             "reason": str,
             "batch": bytes,
+            "batch_sha256": bytes,
             "received_at": float,
         },
         pk="id",
     )
+    db.execute("CREATE UNIQUE INDEX quarantine_once ON quarantine (feed, first_seq, last_seq, batch_sha256)")
     db.table("forks").create(
         {
             "id": int,
@@ -92,6 +96,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
+    db.execute("CREATE UNIQUE INDEX forks_once ON forks (feed, seq, remote_hash)")
 
 
 @dataclass(frozen=True)
@@ -308,6 +313,11 @@ class Store:
         recs = list(records)
         if not recs:
             raise ProtocolError("nothing to append")
+        if len(recs) > self.limits.max_entries_per_batch:
+            raise ProtocolError(
+                f"one commit may hold at most {self.limits.max_entries_per_batch} entries, not {len(recs)}",
+                hint="append in several commits",
+            )
         fid = feed_of(feed)
         county = self.county
         self._begin()
@@ -322,6 +332,12 @@ class Store:
             entries = make_entries(
                 county, feed, local.seq if local else 0, local.hash if local else None, recs, limits=self.limits
             )
+            size = sum(entry_wire_size(e.kind, e.key, e.body) for e in entries) + BATCH_OVERHEAD
+            if size > self.limits.max_batch_bytes:
+                raise ProtocolError(
+                    f"one commit may hold at most {self.limits.max_batch_bytes} bytes, not {size}",
+                    hint="append in several commits",
+                )
             head = sign_head(key, county, feed, entries[-1].seq, entries[-1].hash)
             self._write_entries(feed, entries, head)
             self.conn.commit()
@@ -357,13 +373,15 @@ class Store:
                 self._write_entries(o.feed, o.entries, verdict.head)
             elif o.status is Status.QUARANTINED:
                 self.conn.execute(
-                    "INSERT INTO quarantine (feed, first_seq, last_seq, reason, batch, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (o.feed, o.first, o.last, o.reason, batch, now),
+                    "INSERT OR IGNORE INTO quarantine (feed, first_seq, last_seq, reason, batch, batch_sha256, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (o.feed, o.first, o.last, o.reason, batch, hashlib.sha256(batch).digest(), now),
                 )
             elif o.status is Status.FORK:
                 self.conn.execute(
-                    "INSERT INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (o.feed, o.first, o.local_hash, o.entries[0].hash, o.reason, batch, now),
+                    "INSERT OR IGNORE INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (o.feed, o.fork_at, o.local_hash, o.remote_hash, o.reason, batch, now),
                 )
                 self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
         return verdict
@@ -454,8 +472,8 @@ class Store:
                 continue
             rng = Range(rng.feed, rng.start, commits[-1][0])  # end at the last signed head held
             sizes = dict(commits)
-            for b in cut_range(rng, commits, max_batch_bytes):
-                sized.append((b, sum(n for s, n in sizes.items() if b.start <= s <= b.end)))
+            for b in cut_range(rng, commits, max_batch_bytes, self.limits.max_entries_per_batch):
+                sized.append((b, BATCH_OVERHEAD + sum(n for s, n in sizes.items() if b.start <= s <= b.end)))
         return paginate(sized, max_page_bytes, self.limits.max_batches_per_page)
 
     # -- bundles -------------------------------------------------------------
@@ -470,9 +488,14 @@ class Store:
         created: int,
         target: str | None = None,
     ) -> BundleWriter:
-        """Write every batch a peer with vector `theirs` lacks and should hold."""
+        """Write every batch a peer with vector `theirs` lacks and should hold.
+
+        The header records the vector the bundle was cut against (the peer's,
+        restricted to the feeds it should hold), not this node's own vector.
+        """
+        cut_against = {feed: v for feed, v in theirs.items() if wanted(feed)}
         writer = BundleWriter(
-            out, key=key, county=self.county, source=source, vector=self.vector(), created=created, target=target
+            out, key=key, county=self.county, source=source, vector=cut_against, created=created, target=target
         )
         for page in self.plan(theirs, wanted):
             for rng in page:
@@ -505,6 +528,8 @@ class Store:
         self._begin()
         try:
             for item in iter_bundle(src, name=name, limits=self.limits):
+                if isinstance(item, BundleInfo) and item.sha256 != info.sha256:
+                    raise BundleError(f"{name} changed while it was being imported; nothing was imported")
                 if isinstance(item, bytes):
                     v = self._receive_in_transaction(item)
                     if not v.ok:

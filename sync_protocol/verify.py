@@ -57,8 +57,10 @@ class Outcome:
     reason: str = ""
     entries: list[Entry] = field(default_factory=list)
     error: SyncError | None = None
-    want: int | None = None
+    want: int | None = None  # GAP: the first seq to backfill
+    fork_at: int | None = None  # FORK: the seq whose hash differs, and the two hashes there
     local_hash: bytes | None = None
+    remote_hash: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -126,7 +128,9 @@ class Checked:
             raise ProtocolError("a checked result does not match its batch")
         entries = []
         for (hlc, kind, key, body), h in zip(raw.entries, hashes, strict=True):
-            entries.append(Entry(feed, seq, prev, hlc, kind, key, encode_header(feed, seq, prev, hlc, kind, key), body, h))
+            entries.append(
+                Entry(feed, seq, prev, hlc, kind, key, encode_header(feed, seq, prev, hlc, kind, key), body, h)
+            )
             prev = h
             seq += 1
         return Checked(self.feed, self.head, self.prev, entries, self.error, self.author)
@@ -220,11 +224,11 @@ def classify(
                 err = SequenceError(f"local copy of {feed} is missing seq {e.seq}")
                 return Verdict(feed, head, [Outcome(Status.GAP, feed, e.seq, last, err.message, error=err, want=e.seq)])
             if mine != e.hash:
-                return _fork(feed, head, entries[e.seq - first :], mine)
+                return _fork(feed, head, entries[e.seq - first :], e.seq, mine, e.hash)
         outcomes.append(Outcome(Status.DUPLICATE, feed, first, overlap_end, "already held"))
         new_from = overlap_end + 1 - first
     elif have and local is not None and checked.prev != local.hash:
-        return _fork(feed, head, entries, local.hash)
+        return _fork(feed, head, entries, have, local.hash, checked.prev)
     new = entries[new_from:]
     if not new:
         return Verdict(feed, head, outcomes)
@@ -265,14 +269,29 @@ def verify_batch(
     return classify(checked, directory=directory, local=local, known_hashes=known_hashes)
 
 
-def _fork(feed: str, head: SignedHead, conflicting: list[Entry], local_hash: bytes) -> Verdict:
-    seq = conflicting[0].seq
+def _fork(
+    feed: str, head: SignedHead, conflicting: list[Entry], at: int, local_hash: bytes, remote_hash: bytes
+) -> Verdict:
+    """The author signed a history whose hash at seq `at` differs from the one held here."""
     err = SequenceError(
-        f"fork in {feed} at seq {seq}: the author signed two different histories; feed frozen, both kept",
+        f"fork in {feed} at seq {at}: the author signed two different histories; feed frozen, both kept",
         hint="typical cause: a laptop restored from an old backup; the county must review",
     )
     return Verdict(
         feed,
         head,
-        [Outcome(Status.FORK, feed, seq, conflicting[-1].seq, err.message, conflicting, err, local_hash=local_hash)],
+        [
+            Outcome(
+                Status.FORK,
+                feed,
+                conflicting[0].seq,
+                conflicting[-1].seq,
+                err.message,
+                conflicting,
+                err,
+                fork_at=at,
+                local_hash=local_hash,
+                remote_hash=remote_hash,
+            )
+        ],
     )

@@ -61,7 +61,14 @@ class VerifyPool:
         """Start every worker now rather than on the first batch."""
         list(self._executor.map(abs, range(self.workers * 2)))
 
-    def check(self, batches: Sequence[bytes], membership: Membership, *, limits: Limits = DEFAULT_LIMITS, window: int | None = None) -> Iterator[Checked]:
+    def check(
+        self,
+        batches: Sequence[bytes],
+        membership: Membership,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        window: int | None = None,
+    ) -> Iterator[Checked]:
         """Yield a compacted `Checked` for each batch, in order, keeping `window` batches in flight.
 
         Call `Checked.expand(batch)` to get its entries back.
