@@ -44,9 +44,13 @@ def test_every_tag_and_magic_is_in_the_protocol_doc(constant: bytes) -> None:
     assert text in PROTOCOL, f"{text!r} is not described in docs/protocol.md"
 
 
-@pytest.mark.parametrize("module", sorted(p.stem for p in Path(sync_protocol.__file__).parent.glob("*.py") if p.stem != "__init__"))
+@pytest.mark.parametrize(
+    "module", sorted(p.stem for p in Path(sync_protocol.__file__).parent.glob("*.py") if p.stem != "__init__")
+)
 def test_every_protocol_module_is_in_the_protocol_doc(module: str) -> None:
-    assert f"{module}.py" in PROTOCOL or f"`{module}`" in PROTOCOL, f"sync_protocol/{module}.py is not mentioned in docs/protocol.md"
+    assert f"{module}.py" in PROTOCOL or f"`{module}`" in PROTOCOL, (
+        f"sync_protocol/{module}.py is not mentioned in docs/protocol.md"
+    )
 
 
 def test_protocol_doc_points_to_the_golden_vectors() -> None:

@@ -89,7 +89,9 @@ def test_who_may_author_which_feed() -> None:
 
 def test_revocation_records_the_last_valid_point() -> None:
     d = county_tree()
-    d.apply(KIND_REVOKE, {"node": "v11", "last_valid": {"v11/up": {"seq": 7, "hash": "ab" * 32}}, "reason": "笔记本丢失"})
+    d.apply(
+        KIND_REVOKE, {"node": "v11", "last_valid": {"v11/up": {"seq": 7, "hash": "ab" * 32}}, "reason": "笔记本丢失"}
+    )
     m = d.get("v11")
     assert m is not None and m.revocation is not None
     assert m.revocation.last_valid_seq("v11/up") == 7
@@ -153,7 +155,11 @@ def test_plan_ranges_and_digest() -> None:
 def test_cut_range_ends_batches_at_signed_heads() -> None:
     rng = Range("v11/up", 4, 12)
     commits = [(5, 300), (8, 300), (9, 100), (12, 700)]
-    assert planning.cut_range(rng, commits, 650) == [Range("v11/up", 4, 8), Range("v11/up", 9, 9), Range("v11/up", 10, 12)]
+    assert planning.cut_range(rng, commits, 650) == [
+        Range("v11/up", 4, 8),
+        Range("v11/up", 9, 9),
+        Range("v11/up", 10, 12),
+    ]
     assert planning.cut_range(rng, commits, 10_000) == [rng]
     with pytest.raises(ProtocolError, match="no signed head"):
         planning.cut_range(rng, [(5, 300)], 650)

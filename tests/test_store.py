@@ -63,7 +63,9 @@ def test_trust_anchor_cannot_change(tmp_path: Path) -> None:
 
 def test_append_checks_author_key_and_feed(net: Network) -> None:
     v = net.nodes["v11"]
-    entries, head = v.store.append(v.key, "v11/up", [Record("case.new", "c1", case(1), 10), Record("case.new", "c2", case(2), 11)])
+    entries, head = v.store.append(
+        v.key, "v11/up", [Record("case.new", "c1", case(1), 10), Record("case.new", "c2", case(2), 11)]
+    )
     assert [e.seq for e in entries] == [1, 2] and head.seq == 2 and head.hash == entries[-1].hash
     assert entries[1].prev == entries[0].hash
     assert v.applied == [("county/*", i) for i in range(1, 8)] + [("v11/up", 1), ("v11/up", 2)]
@@ -107,7 +109,10 @@ def test_overlapping_batch_applies_only_what_is_new(net: Network) -> None:
     v.store.append(v.key, "v11/up", [Record("case.new", f"c{i}", case(i), 10 + i) for i in range(3, 5)])
     t.store.receive(v.store.read_batch(Range("v11/up", 1, 3)))
     verdict = t.store.receive(v.store.read_batch(Range("v11/up", 1, 5)))
-    assert [(o.status, o.first, o.last) for o in verdict.outcomes] == [(Status.DUPLICATE, 1, 3), (Status.ACCEPTED, 4, 5)]
+    assert [(o.status, o.first, o.last) for o in verdict.outcomes] == [
+        (Status.DUPLICATE, 1, 3),
+        (Status.ACCEPTED, 4, 5),
+    ]
     assert [s for f, s in t.applied if f == "v11/up"] == [1, 2, 3, 4, 5]
 
 
@@ -136,7 +141,13 @@ def test_invalid_membership_in_a_county_batch_is_refused_whole(net: Network) -> 
     sync_link(t, county)
     before = snapshot(t.store)
     # the county signs a bad membership: the county's own store refuses to append it
-    bad = {"division": "430321199000", "node": "t9", "parent": "t1", "pubkey": seeded_key("t9").public.hex, "role": "township"}
+    bad = {
+        "division": "430321199000",
+        "node": "t9",
+        "parent": "t1",
+        "pubkey": seeded_key("t9").public.hex,
+        "role": "township",
+    }
     with pytest.raises(ProtocolError, match="parent of a township"):
         county.store.append(county.key, "county/*", [Record(KIND_MEMBER, "t9", bad, 5)])
     assert county.store.vector()["county/*"][0] == 7
@@ -155,7 +166,18 @@ def test_revoked_author_is_quarantined_after_its_last_valid_seq(net: Network) ->
     county.store.append(
         county.key,
         "county/*",
-        [Record(KIND_REVOKE, "v11", {"node": "v11", "last_valid": {"v11/up": {"seq": last[0], "hash": last[1].hex()}}, "reason": "笔记本被盗"}, 20)],
+        [
+            Record(
+                KIND_REVOKE,
+                "v11",
+                {
+                    "node": "v11",
+                    "last_valid": {"v11/up": {"seq": last[0], "hash": last[1].hex()}},
+                    "reason": "笔记本被盗",
+                },
+                20,
+            )
+        ],
     )
     v.store.append(v.key, "v11/up", [Record("case.new", "c9", case(9), 30)])  # the thief writes on
     verdict = county.store.receive(v.store.read_batch(Range("v11/up", 1, 3)))
@@ -176,7 +198,9 @@ def test_fork_freezes_the_feed_and_keeps_both(tmp_path: Path) -> None:
     restored = Store(tmp_path / "restored.sqlite")
     restored.set_trust(net.county.store.trust)
     restored.receive_page(encode_page([net.county.store.read_batch(Range("county/*", 1, 7))]))
-    restored.append(v.key, "v11/up", [Record("case.new", "c1-other", case(2), 11), Record("case.new", "c3", case(3), 12)])
+    restored.append(
+        v.key, "v11/up", [Record("case.new", "c1-other", case(2), 11), Record("case.new", "c3", case(3), 12)]
+    )
     before = t.store.count("entries")
     verdict = t.store.receive(restored.read_batch(Range("v11/up", 1, 2)))
     assert [o.status for o in verdict.outcomes] == [Status.FORK]
@@ -235,8 +259,15 @@ def test_bundle_moves_data_like_a_sync_and_imports_once(net: Network) -> None:
     v.store.append(v.key, "v11/up", [Record("case.new", f"c{i}", case(i), 10 + i) for i in range(20)])
     buf = io.BytesIO()
     d = v.store.directory()
-    v.store.export_bundle(buf, key=v.key, source="v11", theirs=t.store.vector(),
-                          wanted=lambda f: routing.may_push("v11", "t1", f, d), created=1_700_000_000_000, target="t1")
+    v.store.export_bundle(
+        buf,
+        key=v.key,
+        source="v11",
+        theirs=t.store.vector(),
+        wanted=lambda f: routing.may_push("v11", "t1", f, d),
+        created=1_700_000_000_000,
+        target="t1",
+    )
     buf.seek(0)
     verdicts = t.store.import_bundle(buf, name="v11-20261121.sjb")
     assert sum(o.last - o.first + 1 for vd in verdicts for o in vd.outcomes if o.status is Status.ACCEPTED) == 20
@@ -253,7 +284,9 @@ def test_bundle_from_a_stranger_or_another_county_is_refused(net: Network, tmp_p
     t, v = net.nodes["t1"], net.nodes["v11"]
     sync_link(t, net.county)
     buf = io.BytesIO()
-    v.store.export_bundle(buf, key=seeded_key("stranger"), source="stranger", theirs={}, wanted=lambda f: False, created=1)
+    v.store.export_bundle(
+        buf, key=seeded_key("stranger"), source="stranger", theirs={}, wanted=lambda f: False, created=1
+    )
     buf.seek(0)
     with pytest.raises(BundleError, match="not enrolled"):
         t.store.import_bundle(buf, name="odd.sjb")
