@@ -63,11 +63,14 @@ class BundleInfo:
     def signing_message(self) -> bytes:
         return _message(self.header.county, self.header.source, self.batches, self.size, self.sha256)
 
-    def verify(self, key: PublicKey) -> None:
+    def verify(self, key: PublicKey, *, name: str = "bundle") -> None:
         try:
             key.verify(self.sig, self.signing_message())
         except SyncError as e:
-            raise BundleError(f"bundle signature by {self.header.source} does not verify: {e.message}") from e
+            raise BundleError(
+                f"{name}: bundle signature by {self.header.source} does not verify: {e.message}",
+                hint="the file was altered or was not made by that node; ask the source node for a new bundle",
+            ) from e
 
 
 def _message(county: str, source: str, batches: int, size: int, digest: bytes) -> bytes:
@@ -200,8 +203,9 @@ def iter_bundle(
     digest, size = r.sha.digest(), start
     if n > MAX_TRAILER_BYTES:
         raise BundleError(f"{name}: end frame of {n} bytes is too large")
+    trailer = r.exact(n, "the end frame", hashed=False)
     try:
-        t: Any = canonical.decode(r.exact(n, "the end frame", hashed=False), what="bundle end frame")
+        t: Any = canonical.decode(trailer, what="bundle end frame")
         if type(t) is not dict or t.keys() != _TRAILER_FIELDS:
             raise ProtocolError("bundle end frame must have exactly batches, bytes, sha256, sig")
         sig = signature_from_hex(t["sig"])

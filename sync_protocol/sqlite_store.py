@@ -522,7 +522,7 @@ class Store:
                 f"{name} comes from {info.header.source!r}, which is not enrolled in this county",
                 hint="sync the county's membership first, or check the file's origin",
             )
-        info.verify(member.key)
+        info.verify(member.key, name=name)
         src.seek(0)
         verdicts: list[Verdict] = []
         self._begin()

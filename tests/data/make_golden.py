@@ -178,12 +178,12 @@ def build() -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "description": (
-            "Golden vectors for the Sanji sync protocol (version %d): the exact bytes of one small, valid protocol "
-            "run in county %s with fixed Ed25519 seeds. Hex strings are lower-case and authoritative; '*_text' "
-            "fields are UTF-8 renderings for reading. Regenerate with `python tests/data/make_golden.py`; "
-            "tests/test_golden.py recomputes every value with sync_protocol and compares bytes."
-        )
-        % (PROTOCOL_VERSION, COUNTY),
+            f"Golden vectors for the Sanji sync protocol (version {PROTOCOL_VERSION}): the exact bytes of one "
+            f"small, valid protocol run in county {COUNTY} with fixed Ed25519 seeds. Hex strings are lower-case "
+            "and authoritative; '*_text' fields are UTF-8 renderings for reading. Regenerate with "
+            "`python tests/data/make_golden.py`; tests/test_golden.py recomputes every value with sync_protocol "
+            "and compares bytes."
+        ),
         "protocol_version": PROTOCOL_VERSION,
         "county": COUNTY,
     }
