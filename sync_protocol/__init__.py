@@ -13,4 +13,4 @@ imported by the node programs, never by the core.
 PROTOCOL_VERSION = 1
 
 # Modules that do I/O. The core never imports them (tests/test_purity.py checks).
-ADAPTER_MODULES = frozenset({"sqlite_store", "verify_pool"})
+ADAPTER_MODULES = frozenset({"sqlite_store", "verify_pool", "http_api", "http_client"})

@@ -1,0 +1,82 @@
+"""The county server's Flask app: the sync API for its townships (and villages falling back
+to it), enrolment, and signed receipts for what it commits."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from sanji_node import state
+from sanji_node.config import DataDir
+from sanji_node.parent import now_ms, parent_app
+from sync_protocol import compression, enrolment
+from sync_protocol.auth import Caller
+from sync_protocol.batches import encode_page
+from sync_protocol.planning import Vector
+from sync_protocol.sqlite_store import Store
+from sync_protocol.verify import Status, Verdict
+from sync_protocol.verify_pool import VerifyPool
+
+from . import receipts, tokens
+
+
+def open_county_store(data: DataDir) -> Store:
+    config = data.load()
+    return state.open_store(data, config, extra=lambda s: tokens.token_migrations.apply(s.db))
+
+
+def county_feed_page(store: Store, since: int) -> bytes:
+    """The county's public feed after `since`, as a compressed page (for a relaying township)."""
+    root_feed = f"{store.trust.root_node}/*"
+    pages = store.plan({root_feed: (since, b"")} if since else {}, lambda f: f == root_feed, max_page_bytes=1 << 30)
+    return compression.compress(encode_page([store.read_batch(r) for p in pages for r in p]))
+
+
+def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, pool: VerifyPool | None = None) -> Flask:
+    data = DataDir(data_dir)
+    config = data.load()
+    key = data.load_key(config)
+    open_store = lambda: open_county_store(data)  # noqa: E731
+    with open_store():  # migrate once, before any request
+        pass
+
+    def enroll(body: bytes) -> dict[str, Any]:
+        request, since = enrolment.decode_message(body)
+        with open_store() as store:
+            member = tokens.redeem(store, key, request, now_ms=clock_ms())
+            out: dict[str, Any] = {
+                **member,
+                "county": config.county,
+                "county_name": config.county_name,
+                "root_node": config.root_node,
+                "root_key": config.root_key,
+            }
+            if since is not None:
+                out["county_feed"] = base64.b64encode(county_feed_page(store, since)).decode("ascii")
+        return out
+
+    def after_push(store: Store, caller: Caller, verdicts: list[Verdict]) -> None:
+        authors = {o.feed.split("/")[0] for v in verdicts for o in v.outcomes if o.status is Status.ACCEPTED}
+        if authors:
+            receipts.write_receipts(store, key, authors, clock_ms() * 1000)
+
+    def before_pull(store: Store, caller: Caller, vector: Vector) -> None:
+        receipts.write_receipts(store, key, receipts.subtree(store, caller.node), clock_ms() * 1000)
+
+    app = parent_app(
+        "county_server",
+        node_id=config.node_id,
+        role="county",
+        open_store=open_store,
+        clock_ms=clock_ms,
+        pool=pool,
+        enroll=enroll,
+        after_push=after_push,
+        before_pull=before_pull,
+    )
+    app.config["SANJI_DATA"] = str(data.path)
+    return app

@@ -1,0 +1,288 @@
+"""`county-server`: the county's command line (县政务服务中心)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from sanji_node import state
+from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
+from sanji_node.config import DataDir, NodeConfig
+from sanji_node.serving import serve as serve_app
+from sync_protocol import routing
+from sync_protocol.entries import Record
+from sync_protocol.errors import ProtocolError, StoreError
+from sync_protocol.keys import SigningKey
+from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_REVOKE, check_county_code
+from sync_protocol.verify_pool import VerifyPool
+
+from . import catalog, receipts, tokens
+from .app import create_app, open_county_store
+
+ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
+
+
+@click.group(help="Sanji county server (县政务服务中心): catalog owner, root of trust, archive.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Create the county's data directory, root key and database.")
+@data_option
+@click.option("--county", "county_code", required=True, help="6-digit county code (GB/T 2260), e.g. 430321")
+@click.option("--name", "county_name", required=True, help="the county's name, e.g. 示范县")
+@click.option("--node-id", default="county", show_default=True, help="the county node's id")
+@click.option(
+    "--passphrase-env", default=None, help="encrypt the root key under the passphrase in this environment variable"
+)
+@click.option("--port", default=8400, show_default=True, help="default port for serve")
+@handle_errors
+def init(
+    data_dir: str, county_code: str, county_name: str, node_id: str, passphrase_env: str | None, port: int
+) -> None:
+    check_county_code(county_code)
+    data = DataDir(data_dir)
+    passphrase = None
+    if passphrase_env:
+        passphrase = os.environ.get(passphrase_env, "").encode()
+        if not passphrase:
+            raise ProtocolError(f"${passphrase_env} is empty", hint="set it to the passphrase for the root key")
+    data.create()
+    key = SigningKey.generate()
+    config = NodeConfig(
+        node_id=node_id,
+        role=COUNTY,
+        county=county_code,
+        root_node=node_id,
+        root_key=key.public.hex,
+        division=county_code + "000000",
+        county_name=county_name,
+        host="127.0.0.1",
+        port=port,
+        passphrase_env=passphrase_env,
+    )
+    data.save_key(key, passphrase)
+    data.save(config)
+    with open_county_store(data) as store:
+        body = {"division": config.division, "node": node_id, "parent": None, "pubkey": key.public.hex, "role": COUNTY}
+        store.append(key, f"{node_id}/*", [Record(KIND_MEMBER, node_id, body, now_ms() * 1000)])
+    click.echo(f"已创建 {county_name} ({county_code}) 县级节点 {node_id}，数据目录 {data.path}")
+    click.echo("请备份 node.key（根密钥）。Back up node.key: it is the county's root of trust.")
+
+
+@main.command(help="Serve the sync API with waitress.")
+@data_option
+@click.option("--host", default=None, help="address to listen on (default: from init, 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="port (0 picks a free one; default: from init)")
+@click.option("--workers", type=int, default=0, help="verification worker processes (0: none, verify in the server)")
+@handle_errors
+def serve(data_dir: str, host: str | None, port: int | None, workers: int) -> None:
+    data = DataDir(data_dir)
+    config = data.load()
+    pool = VerifyPool(workers) if workers else None
+    app = create_app(data_dir, pool=pool)
+    serve_app(
+        app,
+        data,
+        host=host or config.host,
+        port=config.port if port is None else port,
+        on_start=lambda url: click.echo(f"县级节点 {config.node_id} 正在服务 listening on {url}", err=False),
+        on_stop=(pool.close if pool else None),
+    )
+
+
+@main.command(help="Issue a one-time enrolment token for a township or a village.")
+@data_option
+@click.option("--role", type=click.Choice(["township", "village"]), required=True)
+@click.option("--division", required=True, help="the node's 12-digit 统计用区划代码")
+@click.option("--parent", default=None, help="the parent node id (default: the county, for a township)")
+@click.option("--node-id", default=None, help="the new node's id (default: its division code)")
+@click.option("--expires", default="72h", show_default=True, help="how long the token stays valid (m, h or d)")
+@json_option
+@handle_errors
+def enroll(
+    data_dir: str, role: str, division: str, parent: str | None, node_id: str | None, expires: str, as_json: bool
+) -> None:
+    ttl = parse_duration_ms(expires)
+    with open_county_store(DataDir(data_dir)) as store:
+        if parent is None:
+            if role == "village":
+                raise ProtocolError("a village token needs --parent (its township's node id)")
+            parent = store.trust.root_node
+        issued = tokens.issue(
+            store,
+            role=role,
+            division=division,
+            parent=parent,
+            node=node_id,
+            now_ms=now_ms(),
+            ttl_ms=ttl,
+            random_bytes=os.urandom(21),
+        )
+    data = {
+        "token": str(issued.token),
+        "node": issued.node,
+        "role": role,
+        "division": division,
+        "parent": parent,
+        "expires_ms": issued.expires_ms,
+    }
+    emit(
+        as_json,
+        data,
+        lambda: (
+            f"{ROLE_NAMES[role]}节点 {issued.node}（区划 {division}，上级 {parent}）的一次性注册码，{fmt_ms(issued.expires_ms)} 前有效:\n\n"
+            f"    {issued.token}\n\n"
+            "在新机器上运行 init --token <注册码>。此字符串可直接生成二维码 (fits a QR code)."
+        ),
+    )
+
+
+@main.command(help="List the enrolled nodes with last contact, backlog and oldest unsent entry.")
+@data_option
+@json_option
+@handle_errors
+def nodes(data_dir: str, as_json: bool) -> None:
+    with open_county_store(DataDir(data_dir)) as store:
+        directory = store.directory()
+        seen = {r["node"]: r for r in store.db.query("SELECT * FROM peers")}
+        rows = []
+        for m in directory:
+            back, oldest = (
+                state.backlog(store, m.node, lambda f, n=m.node: routing.should_hold(n, f, directory))
+                if m.role != COUNTY
+                else (0, None)
+            )
+            rows.append(
+                {
+                    "node": m.node,
+                    "role": m.role,
+                    "parent": m.parent,
+                    "division": m.division,
+                    "revoked": m.revocation is not None,
+                    "last_seen_ms": seen.get(m.node, {}).get("last_seen_ms"),
+                    "backlog": back,
+                    "oldest_unsent_hlc": oldest,
+                }
+            )
+        forks = store.forks()
+    frozen_by_author: dict[str, int] = {}
+    for f in forks:
+        frozen_by_author[f["feed"].split("/")[0]] = frozen_by_author.get(f["feed"].split("/")[0], 0) + 1
+
+    def text() -> str:
+        lines = [f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<22}{'待下发':>8}  最早未下发"]
+        for r in rows:
+            flag = " [已吊销]" if r["revoked"] else ""
+            fork = f" [分叉 {frozen_by_author[r['node']]}]" if r["node"] in frozen_by_author else ""
+            oldest = fmt_ms(r["oldest_unsent_hlc"] // 1000) if r["oldest_unsent_hlc"] else "-"
+            lines.append(
+                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{fmt_ms(r['last_seen_ms']):<22}{r['backlog']:>8}  {oldest}{flag}{fork}"
+            )
+        return "\n".join(lines)
+
+    emit(
+        as_json,
+        {"nodes": rows, "forks": [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in f.items()} for f in forks]},
+        text,
+    )
+
+
+@main.command(help="Revoke a node: its entries after what the county holds now are quarantined.")
+@data_option
+@click.argument("node")
+@click.option("--reason", required=True, help="why, e.g. 笔记本丢失")
+@handle_errors
+def revoke(data_dir: str, node: str, reason: str) -> None:
+    data = DataDir(data_dir)
+    config = data.load()
+    key = data.load_key(config)
+    with open_county_store(data) as store:
+        if store.directory().get(node) is None:
+            raise StoreError(f"no enrolled node {node!r}", hint="see `county-server nodes`")
+        last_valid = {
+            f: {"hash": h.hex(), "seq": seq} for f, (seq, h) in store.vector().items() if f.split("/")[0] == node
+        }
+        store.append(
+            key,
+            f"{config.root_node}/*",
+            [Record(KIND_REVOKE, node, {"last_valid": last_valid, "node": node, "reason": reason}, now_ms() * 1000)],
+        )
+    click.echo(f"已吊销节点 {node}（{reason}）。其后续写入将被隔离待审。")
+
+
+@main.group(help="The service item catalog (事项清单).")
+def catalog_group() -> None:
+    pass
+
+
+main.add_command(catalog_group, name="catalog")
+
+
+@catalog_group.command(name="import", help="Import a JSON or CSV file as a new catalog release in the county feed.")
+@data_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@handle_errors
+def catalog_import(data_dir: str, file: str, as_json: bool) -> None:
+    data = DataDir(data_dir)
+    config = data.load()
+    key = data.load_key(config)
+    with open_county_store(data) as store:
+        release = catalog.import_release(store, key, Path(file), now_ms=now_ms())
+    emit(as_json, release, f"已发布事项清单第 {release['version']} 版，共 {release['count']} 项（{file}）。")
+
+
+@main.command(name="export-bundle", help="Write a bundle file (USB) for a node that has no link.")
+@data_option
+@click.option("--for", "for_node", required=True, help="the node the bundle is for")
+@click.option("--to", "path", required=True, type=click.Path(dir_okay=False), help="the bundle file to write")
+@handle_errors
+def export_bundle(data_dir: str, for_node: str, path: str) -> None:
+    data = DataDir(data_dir)
+    config = data.load()
+    key = data.load_key(config)
+    with open_county_store(data) as store:
+        directory = store.directory()
+        if directory.get(for_node) is None:
+            raise StoreError(f"no enrolled node {for_node!r}")
+        rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (for_node,)).fetchall()
+        theirs = {f: (seq, bytes(h)) for f, seq, h in rows}
+        out = Path(path)
+        tmp = out.with_name(out.name + ".part")
+        with tmp.open("wb") as f:
+            writer = store.export_bundle(
+                f, key=key, source=config.node_id, theirs=theirs,
+                wanted=lambda feed: routing.may_push(config.node_id, for_node, feed, directory), created=now_ms(), target=for_node,
+            )  # fmt: skip
+        os.replace(tmp, out)
+    click.echo(f"已写出数据包 {out}（{writer.batches} 批，供 {for_node}）。")
+
+
+@main.command(
+    name="import-bundle", help="Import a bundle file (USB): verified like a sync; importing twice changes nothing."
+)
+@data_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@handle_errors
+def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
+    data = DataDir(data_dir)
+    config = data.load()
+    key = data.load_key(config)
+    with open_county_store(data) as store, open(file, "rb") as f:
+        verdicts = store.import_bundle(f, name=file)
+        accepted = sum(len(o.entries) for v in verdicts for o in v.outcomes if o.status.value == "accepted")
+        authors = {o.feed.split("/")[0] for v in verdicts for o in v.outcomes if o.status.value == "accepted"}
+        receipts.write_receipts(store, key, authors, now_ms() * 1000)
+    emit(
+        as_json,
+        {"file": file, "batches": len(verdicts), "accepted": accepted},
+        f"已导入 {file}：{len(verdicts)} 批，新增 {accepted} 条。",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

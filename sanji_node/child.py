@@ -1,0 +1,249 @@
+"""What a township and a village have in common as children: enrolment, the sync job, status, bundles."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sync_protocol import compression, enrolment, routing
+from sync_protocol.batches import decode_page
+from sync_protocol.errors import AuthorizationError, SyncError, TransportError
+from sync_protocol.http_client import ParentClient
+from sync_protocol.keys import PublicKey, SigningKey
+from sync_protocol.sqlite_store import Store
+from sync_protocol.verify import Verdict
+from sync_protocol.verify_pool import VerifyPool
+
+from . import state
+from .cli import now_ms
+from .config import DataDir, NodeConfig
+from .syncer import Progress, SyncReport, record_failure, sync_once
+
+
+def enrol(
+    data: DataDir,
+    *,
+    parent_url: str,
+    token_text: str,
+    expect_role: str,
+    passphrase_env: str | None = None,
+    fallback_url: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sync_interval_s: int = 60,
+    since: int | None = None,
+) -> tuple[NodeConfig, dict[str, Any]]:
+    """Generate this node's key here, prove it to the county through `parent_url`, save the node."""
+    token = enrolment.Token.parse(token_text)
+    data.create()
+    try:
+        passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
+        if passphrase_env and not passphrase:
+            raise AuthorizationError(
+                f"${passphrase_env} is empty", hint="set it to the passphrase that will protect this node's key"
+            )
+        key = SigningKey.generate()
+        request = enrolment.EnrolRequest.make(token, key)
+        client = ParentClient(parent_url, key=None, node_id=token.node, county=token.county)
+        answer = client.enroll(enrolment.encode_message(request, since))
+        client.close()
+        root = PublicKey.from_hex(str(answer.get("root_key", "")))
+        if enrolment.fingerprint(root) != token.root_fingerprint or answer.get("county") != token.county:
+            raise AuthorizationError(
+                "the answer names a different county root key than the token",
+                hint="the parent address may be wrong, or something between is not genuine; ask the county",
+            )
+        if answer.get("role") != expect_role or answer.get("node") != token.node:
+            raise AuthorizationError(
+                f"this token enrols a {answer.get('role')}, not a {expect_role}", hint="use the program for that role"
+            )
+        config = NodeConfig(
+            node_id=token.node,
+            role=expect_role,
+            county=token.county,
+            root_node=str(answer["root_node"]),
+            root_key=root.hex,
+            division=str(answer["division"]),
+            parent=str(answer["parent"]),
+            parent_url=parent_url.rstrip("/"),
+            fallback_url=fallback_url,
+            county_name=str(answer.get("county_name", "")),
+            host=host,
+            port=port,
+            sync_interval_s=sync_interval_s,
+            passphrase_env=passphrase_env,
+        )
+        data.save_key(key, passphrase)
+        data.save(config)
+    except BaseException:
+        for p in (data.key_path, data.config_path):
+            if p.exists():
+                p.unlink()
+        raise
+    return config, answer
+
+
+@dataclass
+class ChildNode:
+    """A township or a village: its data directory, key and parent link."""
+
+    data: DataDir
+    config: NodeConfig
+    key: SigningKey
+    pool: VerifyPool | None = None
+    fold: Callable[..., None] | None = None
+
+    @classmethod
+    def load(cls, data_dir: str | Path, **kw: Any) -> ChildNode:
+        data = DataDir(data_dir)
+        config = data.load()
+        return cls(data, config, data.load_key(config), **kw)
+
+    def open_store(self) -> Store:
+        return state.open_store(self.data, self.config, fold=self.fold)
+
+    def client(self, url: str | None = None, **kw: Any) -> ParentClient:
+        return ParentClient(
+            url or self.config.parent_url or "",
+            key=self.key,
+            node_id=self.config.node_id,
+            county=self.config.county,
+            **kw,
+        )
+
+    def sync(self, progress: Progress | None = None, **client_kw: Any) -> SyncReport:
+        """One session with the parent; with the county as fallback if the parent is down."""
+        targets = [(self.config.parent_url, self.config.parent)]
+        if self.config.fallback_url:
+            targets.append((self.config.fallback_url, self.config.root_node))
+        last: SyncError | None = None
+        with self.open_store() as store:
+            for url, parent_id in targets:
+                if not url or not parent_id:
+                    continue
+                client = self.client(url, **client_kw)
+                try:
+                    report = sync_once(
+                        store,
+                        client,
+                        node_id=self.config.node_id,
+                        parent_id=parent_id,
+                        pool=self.pool,
+                        progress=progress,
+                    )
+                    state.set_state(store, last_parent=parent_id)
+                    return report
+                except TransportError as e:
+                    last = e
+                    record_failure(store, e, now_ms)
+                finally:
+                    client.close()
+        assert last is not None
+        raise last
+
+    def status(self) -> dict[str, Any]:
+        with self.open_store() as store:
+            s = state.get_state(store)
+            acks = state.parent_acks(store)
+            vector = store.vector()
+            own = {f: seq for f, (seq, _) in vector.items() if f.split("/")[0] == self.config.node_id}
+            waiting = {f: seq - acks.get(f, 0) for f, seq in own.items() if seq > acks.get(f, 0)}
+            county_receipts = receipts_for(store, self.config)
+            return {
+                "node": self.config.node_id,
+                "role": self.config.role,
+                "parent": self.config.parent,
+                "parent_url": self.config.parent_url,
+                "last_success_ms": int(s.get("last_success_ms") or 0),
+                "last_attempt_ms": int(s.get("last_attempt_ms") or 0),
+                "last_error": s.get("last_error", ""),
+                "waiting_up": sum(waiting.values()),
+                "waiting_by_feed": waiting,
+                "held_by_parent": acks,
+                "receipted_by_county": county_receipts,
+                "own_feeds": own,
+                "forks": [{"feed": f["feed"], "seq": f["seq"], "reason": f["reason"]} for f in store.forks()],
+                "frozen": store.frozen_feeds(),
+                "quarantined": len(store.quarantined()),
+            }
+
+    def export_bundle(self, path: Path, *, for_node: str | None = None) -> int:
+        """A bundle of what `for_node` (default: the parent) lacks, by what it said it held at the last sync."""
+        target = for_node or self.config.parent or ""
+        with self.open_store() as store:
+            directory = store.directory()
+            theirs = _known_vector(store, target, self.config)
+            tmp = path.with_name(path.name + ".part")
+            with tmp.open("wb") as out:
+                writer = store.export_bundle(
+                    out,
+                    key=self.key,
+                    source=self.config.node_id,
+                    theirs=theirs,
+                    wanted=lambda f: routing.may_push(self.config.node_id, target, f, directory),
+                    created=now_ms(),
+                    target=target,
+                )
+            os.replace(tmp, path)
+            return writer.batches
+
+    def import_bundle(self, path: Path) -> list[Verdict]:
+        with self.open_store() as store, path.open("rb") as f:
+            return store.import_bundle(f, name=str(path))
+
+
+def _known_vector(store: Store, target: str, config: NodeConfig) -> dict[str, tuple[int, bytes]]:
+    """What `target` is known to hold: its acks if it is our parent, its last pull if it is our child."""
+    if target == config.parent:
+        rows = store.conn.execute("SELECT feed, seq, hash FROM parent_acks").fetchall()
+    else:
+        rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (target,)).fetchall()
+    return {f: (seq, bytes(h)) for f, seq, h in rows}
+
+
+def receipts_for(store: Store, config: NodeConfig) -> dict[str, int]:
+    """县级已接收: the county's receipts for this node's feeds, from the feed county/<node>."""
+    rows = store.conn.execute(
+        "SELECT key, MAX(json_extract(CAST(body AS TEXT), '$.seq')) FROM entries WHERE feed = ? AND kind = 'sync.receipt' GROUP BY key",
+        (f"{config.root_node}/{config.node_id}",),
+    )
+    return {k: int(v) for k, v in rows}
+
+
+def apply_county_feed(store: Store, answer: dict[str, Any]) -> list[Verdict]:
+    """A relay's copy of the county feed pages returned with an enrolment."""
+    raw = answer.get("county_feed")
+    if not raw:
+        return []
+    page = compression.decompress(base64.b64decode(raw), store.limits.max_page_bytes)
+    return [store.receive(b) for b in decode_page(page)]
+
+
+def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[str]:
+    """Restored-laptop protection: before writing to our own feeds, ask the parent what it holds of them.
+
+    If the parent holds more of a feed this node writes than the node itself
+    (a laptop restored from an old backup), sync first so the feed continues
+    instead of forking. Offline, there is nothing to ask: the write goes ahead,
+    and a fork, if it happens, is caught and quarantined upstream.
+    """
+    from sync_protocol import session
+
+    client = node.client(timeout=(timeout_s, timeout_s), attempts=1)
+    try:
+        with node.open_store() as store:
+            directory = store.directory()
+            shared = session.shared(node.config.node_id, node.config.parent or "", directory)
+            reply = client.hello(session.Hello.of(store.vector(), shared))
+            behind = session.must_recover(store.vector(), reply.own)
+    except TransportError:
+        return []
+    finally:
+        client.close()
+    if behind:
+        node.sync()
+    return behind

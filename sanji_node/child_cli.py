@@ -1,0 +1,132 @@
+"""The commands a township and a village share: init, sync, status and the bundle commands.
+
+Each program registers these on its own click group (`add_child_commands`)
+and adds its own (`serve`, `case new` …).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .child import ChildNode, apply_county_feed, enrol
+from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
+from .config import DataDir
+from .state import open_store
+
+ROLE_NAMES = {"township": "乡镇", "village": "村"}
+
+
+def add_child_commands(group: click.Group, role: str, default_port: int) -> None:
+    name = ROLE_NAMES[role]
+
+    @group.command(help=f"Enrol this {role} node: generate its key here, prove it to the county, save the node.")
+    @data_option
+    @click.option("--parent", "parent_url", required=True, help="the parent's URL (a village: its township's)")
+    @click.option("--token", required=True, help="the one-time token the county printed")
+    @click.option(
+        "--fallback", "fallback_url", default=None, help="the county's URL, used when the parent is unreachable"
+    )
+    @click.option(
+        "--passphrase-env", default=None, help="encrypt the node key under the passphrase in this environment variable"
+    )
+    @click.option("--port", default=default_port, show_default=True, help="default port for serve")
+    @click.option("--sync-interval", default=60, show_default=True, help="seconds between upstream syncs")
+    @handle_errors
+    def init(
+        data_dir: str,
+        parent_url: str,
+        token: str,
+        fallback_url: str | None,
+        passphrase_env: str | None,
+        port: int,
+        sync_interval: int,
+    ) -> None:
+        data = DataDir(data_dir)
+        config, answer = enrol(
+            data,
+            parent_url=parent_url,
+            token_text=token,
+            expect_role=role,
+            passphrase_env=passphrase_env,
+            fallback_url=fallback_url,
+            port=port,
+            sync_interval_s=sync_interval,
+            since=0,
+        )
+        with open_store(data, config) as store:
+            apply_county_feed(store, answer)
+        click.echo(
+            f"已注册{name}节点 {config.node_id}（区划 {config.division}，上级 {config.parent}），数据目录 {data.path}"
+        )
+        try:
+            report = ChildNode.load(data_dir).sync()
+            click.echo(f"首次同步完成: {report.summary()}")
+        except Exception as e:  # the node is enrolled; the first sync can wait for the link
+            click.echo(f"首次同步未完成（稍后自动重试）: {e}", err=True)
+
+    @group.command(help="Sync with the parent once, now, with a progress bar.")
+    @data_option
+    @json_option
+    @handle_errors
+    def sync(data_dir: str, as_json: bool) -> None:
+        node = ChildNode.load(data_dir)
+        report = node.sync(progress=None if as_json else progress_printer())
+        if not as_json:
+            click.echo("", err=True)
+        emit(as_json, report.__dict__, report.summary())
+
+    @group.command(help="Show what waits to go up, the last sync, and receipts (已送达 / 县级已接收).")
+    @data_option
+    @json_option
+    @handle_errors
+    def status(data_dir: str, as_json: bool) -> None:
+        s = ChildNode.load(data_dir).status()
+        emit(as_json, s, lambda: status_text(s))
+
+    @group.command(name="export-bundle", help="Write a bundle file (USB) of what the parent (or --for NODE) lacks.")
+    @data_option
+    @click.option("--to", "path", required=True, type=click.Path(dir_okay=False), help="the bundle file to write")
+    @click.option("--for", "for_node", default=None, help="the node it is for (default: the parent)")
+    @handle_errors
+    def export_bundle(data_dir: str, path: str, for_node: str | None) -> None:
+        node = ChildNode.load(data_dir)
+        n = node.export_bundle(Path(path), for_node=for_node)
+        click.echo(f"已写出数据包 {path}（{n} 批，供 {for_node or node.config.parent}）。")
+
+    @group.command(
+        name="import-bundle", help="Import a bundle file (USB): verified like a sync; importing twice changes nothing."
+    )
+    @data_option
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @json_option
+    @handle_errors
+    def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
+        verdicts = ChildNode.load(data_dir).import_bundle(Path(file))
+        accepted = sum(len(o.entries) for v in verdicts for o in v.outcomes if o.status.value == "accepted")
+        emit(
+            as_json,
+            {"file": file, "batches": len(verdicts), "accepted": accepted},
+            f"已导入 {file}：{len(verdicts)} 批，新增 {accepted} 条。",
+        )
+
+
+def status_text(s: dict[str, Any]) -> str:
+    lines = [
+        f"节点 {s['node']}（{ROLE_NAMES.get(s['role'], s['role'])}），上级 {s['parent']} {s['parent_url']}",
+        f"最近成功同步: {fmt_ms(s['last_success_ms'])}",
+        f"待上传: {s['waiting_up']} 条",
+    ]
+    if s["last_error"]:
+        lines.append(f"最近错误: {s['last_error']}")
+    for feed, seq in sorted(s["own_feeds"].items()):
+        held = s["held_by_parent"].get(feed, 0)
+        rec = s["receipted_by_county"].get(feed, 0)
+        lines.append(f"  {feed}: 本机 {seq} 条，已送达上级 {held} 条，县级已接收 {rec} 条")
+    for f in s["forks"]:
+        lines.append(f"  分叉 {f['feed']} #{f['seq']}: {f['reason']}")
+    if s["quarantined"]:
+        lines.append(f"  隔离待审: {s['quarantined']} 批")
+    return "\n".join(lines)

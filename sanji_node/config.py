@@ -1,0 +1,112 @@
+"""A node's data directory and its configuration file (`node.json`).
+
+DATA/node.json     this file: who the node is and where its parent is
+DATA/node.key      the node's Ed25519 private key (PKCS#8 PEM, encrypted if a passphrase is set)
+DATA/node.sqlite   the node's database (entries, feeds, domain tables)
+DATA/serve.json    written by `serve`: the URL it listens on and its process id
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sync_protocol.errors import KeyFileError, StoreError
+from sync_protocol.keys import SigningKey
+from sync_protocol.sqlite_store import Trust
+
+CONFIG_FILE, KEY_FILE, DB_FILE, SERVE_FILE = "node.json", "node.key", "node.sqlite", "serve.json"
+
+
+@dataclass
+class NodeConfig:
+    node_id: str
+    role: str
+    county: str
+    root_node: str
+    root_key: str
+    division: str
+    parent: str | None = None
+    parent_url: str | None = None
+    fallback_url: str | None = None
+    county_name: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    sync_interval_s: int = 60
+    passphrase_env: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trust(self) -> Trust:
+        return Trust(self.county, self.root_node, self.root_key)
+
+
+class DataDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser().resolve()
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def key_path(self) -> Path:
+        return self.path / KEY_FILE
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_FILE
+
+    @property
+    def serve_path(self) -> Path:
+        return self.path / SERVE_FILE
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def create(self) -> None:
+        if self.exists():
+            raise StoreError(
+                f"{self.path} already holds a node", hint="use another --data directory, or remove this one"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def load(self) -> NodeConfig:
+        if not self.exists():
+            raise StoreError(f"no node in {self.path}", hint="run init first, or pass the right --data directory")
+        raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(NodeConfig)}
+        return NodeConfig(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, config: NodeConfig) -> None:
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(config), ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, self.config_path)
+
+    def passphrase(self, config: NodeConfig) -> bytes | None:
+        if not config.passphrase_env:
+            return None
+        value = os.environ.get(config.passphrase_env)
+        if not value:
+            raise KeyFileError(
+                f"the key is encrypted and ${config.passphrase_env} is not set",
+                hint=f"set the environment variable {config.passphrase_env} to the key's passphrase",
+            )
+        return value.encode("utf-8")
+
+    def save_key(self, key: SigningKey, passphrase: bytes | None) -> None:
+        self.key_path.write_bytes(key.to_pem(passphrase))
+        try:
+            os.chmod(self.key_path, 0o600)
+        except OSError:  # pragma: no cover - Windows ACLs
+            pass
+
+    def load_key(self, config: NodeConfig) -> SigningKey:
+        if not self.key_path.exists():
+            raise KeyFileError(
+                f"the key file {self.key_path} is missing", hint="restore it from the backup, or re-enrol"
+            )
+        return SigningKey.from_pem(self.key_path.read_bytes(), self.passphrase(config))

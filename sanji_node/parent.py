@@ -1,0 +1,71 @@
+"""What the county and a township have in common as parents: the sync API mounted on a Flask app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, jsonify
+
+from sync_protocol.auth import Caller, NonceCache
+from sync_protocol.http_api import SyncContext, sync_blueprint
+from sync_protocol.planning import Vector
+from sync_protocol.sqlite_store import Store
+from sync_protocol.verify import Verdict
+from sync_protocol.verify_pool import VerifyPool
+
+from . import state
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parent_app(
+    name: str,
+    *,
+    node_id: str,
+    role: str,
+    open_store: Callable[[], Store],
+    clock_ms: Callable[[], int] = now_ms,
+    pool: VerifyPool | None = None,
+    enroll: Callable[[bytes], dict[str, Any]] | None = None,
+    after_push: Callable[[Store, Caller, list[Verdict]], None] | None = None,
+    before_pull: Callable[[Store, Caller, Vector], None] | None = None,
+) -> Flask:
+    def on_request(store: Store, caller: Caller, action: str) -> None:
+        state.record_peer(store, caller.node, action, clock_ms())
+
+    def pull_hook(store: Store, caller: Caller, vector: Vector) -> None:
+        state.record_peer_vector(store, caller.node, vector)
+        if before_pull is not None:
+            before_pull(store, caller, vector)
+
+    ctx = SyncContext(
+        node_id=node_id,
+        role=role,
+        open_store=open_store,
+        clock_ms=clock_ms,
+        nonces=NonceCache(),
+        pool=pool,
+        enroll=enroll,
+        after_push=after_push,
+        before_pull=pull_hook,
+        on_request=on_request,
+    )
+    app = Flask(name)
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.register_blueprint(sync_blueprint(ctx))
+
+    @app.errorhandler(404)
+    def not_found(_e: Exception) -> tuple[Any, int]:
+        return jsonify({"code": "not_found", "message": "no such route", "hint": "see docs/http-api.md"}), 404
+
+    @app.errorhandler(405)
+    def wrong_method(_e: Exception) -> tuple[Any, int]:
+        return jsonify({"code": "method_not_allowed", "message": "this route does not take that method"}), 405
+
+    app.extensions["sanji_sync"] = ctx
+    return app

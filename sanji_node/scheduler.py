@@ -1,0 +1,86 @@
+"""Periodic upstream sync under APScheduler, with backoff and jitter while the parent is away.
+
+`next_delay` is a pure function of the failure count and a random number, so
+tests control it. The job reschedules itself after every run: the normal
+interval after a success, a growing, jittered delay after each failure (up to
+`max_backoff_s`), and immediately when someone asks to sync now.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sync_protocol.errors import SyncError, TransportError
+
+log = logging.getLogger("sanji.sync")
+
+
+def next_delay(failures: int, interval_s: float, max_backoff_s: float, rand: float) -> float:
+    """Seconds until the next attempt; `rand` in [0, 1) spreads nodes apart (±20 %)."""
+    base = interval_s if failures == 0 else min(max_backoff_s, interval_s * (2 ** min(failures, 16)) / 4)
+    return max(1.0, base * (0.8 + 0.4 * rand))
+
+
+class SyncScheduler:
+    """Runs `job()` now and then, forever, until `stop()`."""
+
+    def __init__(
+        self,
+        job: Callable[[], object],
+        *,
+        interval_s: float,
+        max_backoff_s: float = 900.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.job, self.interval_s, self.max_backoff_s, self.rand = job, interval_s, max_backoff_s, rand
+        self.failures = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._job_id = "sanji-sync"
+
+    def start(self, first_delay_s: float = 0.0) -> None:
+        self._scheduler.start()
+        self._schedule(first_delay_s)
+
+    def _schedule(self, delay_s: float) -> None:
+        when = datetime.now(UTC) + timedelta(seconds=delay_s)
+        self._scheduler.add_job(
+            self._run, "date", run_date=when, id=self._job_id, replace_existing=True, misfire_grace_time=None
+        )
+
+    def _run(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self.job()
+            self.failures, self.last_error = 0, None
+        except TransportError as e:
+            self.failures += 1
+            self.last_error = str(e)
+            log.warning("sync failed (attempt %d): %s", self.failures, e)
+        except SyncError as e:
+            self.failures += 1
+            self.last_error = str(e)
+            log.error("sync refused: %s", e)
+        except Exception as e:  # keep the schedule alive whatever happens
+            self.failures += 1
+            self.last_error = repr(e)
+            log.exception("sync crashed")
+        finally:
+            self._lock.release()
+            if self._scheduler.running:
+                self._schedule(next_delay(self.failures, self.interval_s, self.max_backoff_s, self.rand()))
+
+    def sync_now(self) -> None:
+        self._schedule(0)
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)

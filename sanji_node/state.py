@@ -1,0 +1,115 @@
+"""Node tables beside the protocol's: sync state, what the parent holds, who was seen.
+
+Same SQLite file as the entries, their own migration set. Small key/value rows,
+written by the sync session and the sync API, read by `status` and `nodes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from sync_protocol.planning import Vector
+from sync_protocol.sqlite_store import FoldHook, Store
+
+from .config import DataDir, NodeConfig
+
+node_migrations = Migrations("sanji.node")
+
+
+@node_migrations()
+def m001_node_state(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE parent_acks (feed TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL, at_ms INTEGER NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE peers (node TEXT PRIMARY KEY, last_seen_ms INTEGER NOT NULL, last_action TEXT NOT NULL, "
+        "pushes INTEGER NOT NULL DEFAULT 0, pulls INTEGER NOT NULL DEFAULT 0)"
+    )
+
+
+@node_migrations()
+def m002_peer_vectors(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE peer_vectors (node TEXT NOT NULL, feed TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, "
+        "PRIMARY KEY (node, feed)) WITHOUT ROWID"
+    )
+
+
+def open_store(
+    data: DataDir, config: NodeConfig, *, fold: FoldHook | None = None, extra: Callable[[Store], None] | None = None
+) -> Store:
+    """The node's store, migrated, with its trust anchor set."""
+    store = Store(data.db_path, fold=fold)
+    node_migrations.apply(store.db)
+    if extra is not None:
+        extra(store)
+    if store.trust_or_none() is None:
+        store.set_trust(config.trust)
+    return store
+
+
+def set_state(store: Store, **values: Any) -> None:
+    with store.db.atomic():
+        for k, v in values.items():
+            store.conn.execute("INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)", (k, str(v)))
+
+
+def get_state(store: Store) -> dict[str, str]:
+    return dict(store.conn.execute("SELECT key, value FROM sync_state").fetchall())
+
+
+def record_acks(store: Store, vector: Vector, now_ms: int) -> None:
+    """What the parent said it holds of our feeds (已送达)."""
+    if not vector:
+        return
+    with store.db.atomic():
+        store.conn.executemany(
+            "INSERT INTO parent_acks (feed, seq, hash, at_ms) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at_ms = excluded.at_ms "
+            "WHERE excluded.seq >= parent_acks.seq",
+            [(f, seq, h, now_ms) for f, (seq, h) in vector.items()],
+        )
+
+
+def parent_acks(store: Store) -> dict[str, int]:
+    return dict(store.conn.execute("SELECT feed, seq FROM parent_acks").fetchall())
+
+
+def record_peer_vector(store: Store, node: str, vector: Vector) -> None:
+    """What a child said it holds (at its last pull): the base of its backlog."""
+    with store.db.atomic():
+        store.conn.execute("DELETE FROM peer_vectors WHERE node = ?", (node,))
+        store.conn.executemany(
+            "INSERT INTO peer_vectors (node, feed, seq, hash) VALUES (?, ?, ?, ?)",
+            [(node, f, seq, h) for f, (seq, h) in vector.items()],
+        )
+
+
+def backlog(store: Store, node: str, should_hold: Callable[[str], bool]) -> tuple[int, int | None]:
+    """Entries this node holds that `node` should hold but had not at its last pull, and the oldest one's hlc."""
+    theirs = dict(store.conn.execute("SELECT feed, seq FROM peer_vectors WHERE node = ?", (node,)).fetchall())
+    count, oldest = 0, None
+    for feed, seq in store.conn.execute("SELECT feed, seq FROM feeds").fetchall():
+        have = theirs.get(feed, 0)
+        if seq > have and should_hold(feed):
+            count += seq - have
+            row = store.conn.execute("SELECT hlc FROM entries WHERE feed = ? AND seq = ?", (feed, have + 1)).fetchone()
+            if row and (oldest is None or row[0] < oldest):
+                oldest = row[0]
+    return count, oldest
+
+
+def record_peer(store: Store, node: str, action: str, now_ms: int) -> None:
+    col = {"push": "pushes", "pull": "pulls"}.get(action)
+    bump = f", {col} = {col} + 1" if col else ""
+    with store.db.atomic():
+        store.conn.execute(
+            "INSERT INTO peers (node, last_seen_ms, last_action, pushes, pulls) VALUES (?, ?, ?, ?, ?) "
+            f"ON CONFLICT (node) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, last_action = excluded.last_action{bump}",
+            (node, now_ms, action, int(action == "push"), int(action == "pull")),
+        )

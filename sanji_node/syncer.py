@@ -1,0 +1,118 @@
+"""One sync session, from the child's side (ARCHITECTURE §5).
+
+hello → (if the digests differ) push what the parent lacks, page by page,
+upward first → pull until the parent has nothing more. Interrupted anywhere,
+the next session resumes from the vectors: at most the page in flight is sent
+again, and the receiver's verification makes a repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sync_protocol import routing, session
+from sync_protocol.batches import decode_page, encode_page
+from sync_protocol.errors import SyncError
+from sync_protocol.feeds import feed_of
+from sync_protocol.http_client import ParentClient
+from sync_protocol.planning import restrict
+from sync_protocol.sqlite_store import Store
+from sync_protocol.verify import Status
+from sync_protocol.verify_pool import VerifyPool
+
+from . import state
+
+Progress = Callable[[str, int, int], None]  # phase, done, total (total 0 if unknown)
+
+
+@dataclass
+class SyncReport:
+    noop: bool = False
+    pushed_batches: int = 0
+    pushed_entries: int = 0
+    pulled_batches: int = 0
+    pulled_entries: int = 0
+    recovered: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def summary(self) -> str:
+        if self.noop:
+            return "已是最新，无需同步 (up to date)"
+        parts = [
+            f"上传 {self.pushed_entries} 条 ({self.pushed_batches} 批)",
+            f"下载 {self.pulled_entries} 条 ({self.pulled_batches} 批)",
+        ]
+        if self.recovered:
+            parts.append("已从上级恢复本机日志: " + ", ".join(self.recovered))
+        if self.refused:
+            parts.append(f"被拒绝 {len(self.refused)} 批")
+        return "；".join(parts)
+
+
+def sync_once(
+    store: Store,
+    client: ParentClient,
+    *,
+    node_id: str,
+    parent_id: str,
+    pool: VerifyPool | None = None,
+    max_page_bytes: int = 4 * 1024 * 1024,
+    progress: Progress | None = None,
+    clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> SyncReport:
+    """Run one session with `parent_id` through `client`; raise TransportError if the link fails."""
+    report = SyncReport()
+    start_requests = client.requests
+    note = progress or (lambda phase, done, total: None)
+    state.set_state(store, last_attempt_ms=clock_ms())
+    directory = store.directory()
+    shared = session.shared(node_id, parent_id, directory)
+    reply = client.hello(session.Hello.of(store.vector(), shared))
+    state.record_acks(store, reply.own, clock_ms())
+    report.recovered = session.must_recover(store.vector(), reply.own)
+    if reply.match:
+        report.noop = True
+    else:
+        theirs = reply.vector or {}
+        pages = store.plan(
+            theirs,
+            lambda f: routing.may_push(node_id, parent_id, f, directory),
+            max_batch_bytes=min(max_page_bytes, 1 << 20),
+            max_page_bytes=max_page_bytes,
+        )
+        total = sum(r.count for p in pages for r in p)
+        for page in pages:
+            pushed = client.push(encode_page([store.read_batch(r) for r in page]))
+            report.pushed_batches += len(page)
+            report.pushed_entries += sum(r.count for r in page)
+            report.refused += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.refused]
+            state.record_acks(
+                store, {f: v for f, v in pushed.vector.items() if feed_of(f).author == node_id}, clock_ms()
+            )
+            note("push", report.pushed_entries, total)
+        while True:
+            data, more = client.pull(restrict(store.vector(), shared), max_page_bytes)
+            batches = decode_page(data)
+            verdicts = store.receive_many(batches, pool)
+            accepted = sum(len(o.entries) for v in verdicts for o in v.outcomes if o.status is Status.ACCEPTED)
+            report.pulled_batches += len(batches)
+            report.pulled_entries += accepted
+            report.refused += [
+                f"{o.feed} {o.first}..{o.last}: {o.reason}"
+                for v in verdicts
+                for o in v.outcomes
+                if o.error and o.status is not Status.FORK
+            ]
+            note("pull", report.pulled_entries, 0)
+            if not more or not batches or not accepted:
+                break
+    report.requests = client.requests - start_requests
+    state.set_state(store, last_success_ms=clock_ms(), last_error="", last_report=report.summary())
+    return report
+
+
+def record_failure(store: Store, err: SyncError, clock_ms: Callable[[], int]) -> None:
+    state.set_state(store, last_error=str(err), last_failure_ms=clock_ms())

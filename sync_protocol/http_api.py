@@ -1,0 +1,189 @@
+"""The sync API, one Flask blueprint shared by the county server and the township node.
+
+An I/O adapter: it parses HTTP, authenticates the caller's signed request
+(`auth`), runs the session rules (`session`) against the node's store, and
+turns every `SyncError` into JSON `{"code", "message", "hint"}` with the
+error's HTTP status. Routes (all under `/api/v1`):
+
+    GET  /health        who this node is (no authentication)
+    POST /enroll        a new node proves its key and redeems a one-time token
+    POST /sync/hello    digest of the caller's vector; 200 {"match": …}
+    POST /sync/push     a page the caller pushes up (X-Sanji-Compression: deflate)
+    POST /sync/pull     the caller's vector; answers a compressed page (X-Sanji-More: 1 if more)
+
+Pages are compressed under our own header, not Content-Encoding, so no HTTP
+library inflates them behind our back: the receiver inflates with a bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from . import PROTOCOL_VERSION, compression, routing, session
+from .auth import Caller, NonceCache, verify_request
+from .batches import decode_batch, decode_page_prefix, encode_page
+from .errors import AuthorizationError, ProtocolError, SyncError
+from .limits import DEFAULT_LIMITS, Limits
+from .planning import Vector
+from .sqlite_store import Store
+from .verify import Verdict
+from .verify_pool import VerifyPool
+
+MORE_HEADER = "X-Sanji-More"
+PAGE_TYPE = "application/x-sanji-page"
+
+
+@dataclass
+class SyncContext:
+    """What the blueprint needs from the node program that mounts it."""
+
+    node_id: str
+    role: str
+    open_store: Callable[[], Store]
+    clock_ms: Callable[[], int]
+    nonces: NonceCache = field(default_factory=NonceCache)
+    pool: VerifyPool | None = None
+    limits: Limits = DEFAULT_LIMITS
+    max_body_bytes: int = 64 * 1024 * 1024
+    enroll: Callable[[bytes], dict[str, Any]] | None = None
+    after_push: Callable[[Store, Caller, list[Verdict]], None] | None = None
+    before_pull: Callable[[Store, Caller, Vector], None] | None = None
+    on_request: Callable[[Store, Caller, str], None] | None = None
+
+
+def error_response(err: SyncError) -> tuple[Response, int]:
+    return jsonify(err.to_dict()), err.http_status
+
+
+def sync_blueprint(ctx: SyncContext) -> Blueprint:
+    bp = Blueprint("sync_api", __name__, url_prefix="/api/v1")
+
+    @bp.errorhandler(SyncError)
+    def handle_sync_error(err: SyncError) -> tuple[Response, int]:
+        return error_response(err)
+
+    def store() -> Store:
+        if "sanji_store" not in g:
+            g.sanji_store = ctx.open_store()
+        s: Store = g.sanji_store
+        return s
+
+    @bp.teardown_app_request
+    def close_store(_exc: BaseException | None) -> None:
+        s = g.pop("sanji_store", None)
+        if s is not None:
+            s.close()
+
+    def body() -> bytes:
+        if request.content_length is not None and request.content_length > ctx.max_body_bytes:
+            raise ProtocolError(f"request body is larger than {ctx.max_body_bytes} bytes", hint="send smaller pages")
+        data = request.get_data(cache=True)
+        if len(data) > ctx.max_body_bytes:
+            raise ProtocolError(f"request body is larger than {ctx.max_body_bytes} bytes", hint="send smaller pages")
+        return data
+
+    def caller(raw: bytes, what: str) -> Caller:
+        s = store()
+        directory = s.directory()
+        c = verify_request(
+            dict(request.headers),
+            method=request.method,
+            path=request.path,
+            body=raw,
+            directory=directory,
+            now_ms=ctx.clock_ms(),
+            nonces=ctx.nonces,
+        )
+        if c.member.parent != ctx.node_id:
+            raise AuthorizationError(f"node {c.node} is not a child of {ctx.node_id}", hint="sync with your own parent")
+        if ctx.on_request is not None:
+            ctx.on_request(s, c, what)
+        return c
+
+    def inflate(raw: bytes) -> bytes:
+        if request.headers.get(compression.HEADER, "") == compression.ENCODING:
+            return compression.decompress(raw, ctx.limits.max_page_bytes)
+        return raw
+
+    @bp.get("/health")
+    def health() -> Response:
+        s = store()
+        t = s.trust
+        return jsonify(
+            {
+                "county": t.county,
+                "node": ctx.node_id,
+                "role": ctx.role,
+                "root": t.root_node,
+                "version": PROTOCOL_VERSION,
+            }
+        )
+
+    @bp.post("/enroll")
+    def enroll() -> Response:
+        if ctx.enroll is None:
+            raise AuthorizationError("this node does not enrol others")
+        return jsonify(ctx.enroll(body()))
+
+    @bp.post("/sync/hello")
+    def hello() -> Response:
+        raw = body()
+        c = caller(raw, "hello")
+        s = store()
+        msg = session.Hello.decode(raw)
+        reply = session.answer_hello(msg, s.vector(), session.shared(c.node, ctx.node_id, s.directory()), c.node)
+        return Response(reply.encode(), mimetype="application/json")
+
+    @bp.post("/sync/push")
+    def push() -> Response:
+        raw = body()
+        c = caller(raw, "push")
+        s = store()
+        directory = s.directory()
+        batches, error = decode_page_prefix(inflate(raw), limits=ctx.limits)
+        if error is not None:
+            raise error
+        feeds = set()
+        for b in batches:
+            try:
+                feed = decode_batch(b, limits=ctx.limits).feed
+            except ProtocolError as e:
+                raise ProtocolError(f"pushed page holds an unreadable batch: {e.message}") from e
+            if not routing.may_push(c.node, ctx.node_id, feed, directory):
+                raise AuthorizationError(
+                    f"{c.node} may not push feed {feed} to {ctx.node_id}", hint="a node pushes only feeds it holds"
+                )
+            feeds.add(feed)
+        verdicts = s.receive_many(batches, ctx.pool)
+        if ctx.after_push is not None:
+            ctx.after_push(s, c, verdicts)
+        vector = s.vector()
+        reply = session.PushReply(session.results_of(verdicts), {f: vector[f] for f in sorted(feeds) if f in vector})
+        return Response(reply.encode(), mimetype="application/json")
+
+    @bp.post("/sync/pull")
+    def pull() -> Response:
+        raw = body()
+        c = caller(raw, "pull")
+        s = store()
+        req = session.PullRequest.decode(raw)
+        if ctx.before_pull is not None:
+            ctx.before_pull(s, c, req.vector)
+        directory = s.directory()
+        pages = s.plan(
+            req.vector,
+            lambda feed: routing.may_push(ctx.node_id, c.node, feed, directory),
+            max_batch_bytes=min(req.max_bytes, ctx.limits.max_batch_bytes),
+            max_page_bytes=req.max_bytes,
+        )
+        page = encode_page([s.read_batch(r) for r in pages[0]]) if pages else encode_page([])
+        resp = Response(compression.compress(page), mimetype=PAGE_TYPE)
+        resp.headers[compression.HEADER] = compression.ENCODING
+        resp.headers[MORE_HEADER] = "1" if len(pages) > 1 else "0"
+        return resp
+
+    return bp

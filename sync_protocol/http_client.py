@@ -1,0 +1,159 @@
+"""The child's side of the sync API: a `requests.Session` to the parent.
+
+An I/O adapter. Keep-alive, explicit timeouts, and retries with backoff for
+failures of the link (a fresh signature and nonce on every attempt, so a
+retry is never mistaken for a replay). Errors come back as the protocol's own
+classes: `TransportError` means "retry later"; anything else is the parent
+saying no, with its code and message.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from . import compression, errors, session
+from .auth import sign_request
+from .keys import SigningKey
+from .limits import DEFAULT_LIMITS, Limits
+from .planning import Vector
+
+_BY_CODE: dict[str, type[errors.SyncError]] = {
+    cls.code: cls
+    for cls in (
+        errors.ProtocolError,
+        errors.BundleError,
+        errors.VerificationError,
+        errors.AuthorizationError,
+        errors.SequenceError,
+        errors.KeyFileError,
+        errors.StoreError,
+        errors.TransportError,
+    )
+}
+
+
+def error_from_response(resp: requests.Response) -> errors.SyncError:
+    try:
+        data = resp.json()
+        cls = _BY_CODE.get(data.get("code", ""), errors.SyncError)
+        return cls(str(data.get("message", resp.reason)), hint=data.get("hint"))
+    except (ValueError, AttributeError):
+        return errors.SyncError(f"the parent answered HTTP {resp.status_code} {resp.reason}")
+
+
+class ParentClient:
+    """Signed requests from one node to its parent (or its fallback parent)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        key: SigningKey | None,
+        node_id: str,
+        county: str,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: tuple[float, float] = (5.0, 120.0),
+        attempts: int = 3,
+        backoff: float = 0.5,
+        limits: Limits = DEFAULT_LIMITS,
+        http: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key, self.node_id, self.county = key, node_id, county
+        self.clock_ms, self.random_bytes, self.sleep = clock_ms, random_bytes, sleep
+        self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
+        self.limits = limits
+        self.http = http or requests.Session()
+        self.http.headers["User-Agent"] = "sanji-sync/1"
+        self.requests = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _post(
+        self, path: str, data: bytes, *, signed: bool = True, headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        url = self.base_url + path
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            h = dict(headers or {})
+            if signed:
+                if self.key is None:
+                    raise errors.KeyFileError("this node has no key yet", hint="run init first")
+                h.update(
+                    sign_request(
+                        self.key,
+                        county=self.county,
+                        node=self.node_id,
+                        method="POST",
+                        path=path,
+                        body=data,
+                        now_ms=self.clock_ms(),
+                        nonce=self.random_bytes(16),
+                    )
+                )
+            try:
+                self.requests += 1
+                self.bytes_sent += len(data)
+                resp = self.http.post(url, data=data, headers=h, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                last = e
+            else:
+                self.bytes_received += len(resp.content)
+                if resp.status_code < 400:
+                    return resp
+                if resp.status_code in (502, 503, 504):
+                    last = error_from_response(resp)
+                else:
+                    raise error_from_response(resp)
+            if attempt + 1 < self.attempts:
+                self.sleep(self.backoff * (2**attempt))
+        raise errors.TransportError(
+            f"cannot reach {self.base_url}: {last}", hint="the link is down; sync will retry later"
+        ) from last
+
+    def _get(self, path: str) -> requests.Response:
+        try:
+            self.requests += 1
+            resp = self.http.get(self.base_url + path, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise errors.TransportError(
+                f"cannot reach {self.base_url}: {e}", hint="check the address and the link"
+            ) from e
+        self.bytes_received += len(resp.content)
+        if resp.status_code >= 400:
+            raise error_from_response(resp)
+        return resp
+
+    # -- the session --------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._get("/api/v1/health").json()
+        return data
+
+    def enroll(self, request_body: bytes) -> dict[str, Any]:
+        data: dict[str, Any] = self._post("/api/v1/enroll", request_body, signed=False).json()
+        return data
+
+    def hello(self, hello: session.Hello) -> session.HelloReply:
+        return session.HelloReply.decode(self._post("/api/v1/sync/hello", hello.encode()).content)
+
+    def push(self, page: bytes) -> session.PushReply:
+        body = compression.compress(page)
+        resp = self._post("/api/v1/sync/push", body, headers={compression.HEADER: compression.ENCODING})
+        return session.PushReply.decode(resp.content)
+
+    def pull(self, vector: Vector, max_bytes: int) -> tuple[bytes, bool]:
+        resp = self._post("/api/v1/sync/pull", session.PullRequest(vector, max_bytes).encode())
+        data = resp.content
+        if resp.headers.get(compression.HEADER) == compression.ENCODING:
+            data = compression.decompress(data, self.limits.max_page_bytes)
+        return data, resp.headers.get("X-Sanji-More") == "1"
