@@ -96,6 +96,7 @@ class ChildNode:
     key: SigningKey
     pool: VerifyPool | None = None
     fold: Callable[..., None] | None = None
+    page_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def load(cls, data_dir: str | Path, **kw: Any) -> ChildNode:
@@ -134,6 +135,7 @@ class ChildNode:
                         parent_id=parent_id,
                         pool=self.pool,
                         progress=progress,
+                        max_page_bytes=self.page_bytes,
                     )
                     state.set_state(store, last_parent=parent_id)
                     return report
@@ -153,7 +155,22 @@ class ChildNode:
             own = {f: seq for f, (seq, _) in vector.items() if f.split("/")[0] == self.config.node_id}
             waiting = {f: seq - acks.get(f, 0) for f, seq in own.items() if seq > acks.get(f, 0)}
             county_receipts = receipts_for(store, self.config)
+            up = f"{self.config.node_id}/up"
+            cases = [
+                {
+                    "seq": seq,
+                    "case_id": key,
+                    "local_no": local_no,
+                    "held_by_parent": seq <= acks.get(up, 0),
+                    "receipted_by_county": seq <= county_receipts.get(up, 0),
+                }
+                for seq, key, local_no in store.conn.execute(
+                    "SELECT seq, key, json_extract(CAST(body AS TEXT), '$.local_no') FROM entries WHERE feed = ? AND kind = 'case.new' ORDER BY seq",
+                    (up,),
+                )
+            ]
             return {
+                "cases": cases,
                 "node": self.config.node_id,
                 "role": self.config.role,
                 "parent": self.config.parent,

@@ -17,6 +17,7 @@ from .config import DataDir
 from .state import open_store
 
 ROLE_NAMES = {"township": "乡镇", "village": "村"}
+page_option = click.option("--page-kib", default=4096, show_default=True, help="largest page sent or asked for, in KiB")
 
 
 def add_child_commands(group: click.Group, role: str, default_port: int) -> None:
@@ -69,10 +70,11 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
 
     @group.command(help="Sync with the parent once, now, with a progress bar.")
     @data_option
+    @page_option
     @json_option
     @handle_errors
-    def sync(data_dir: str, as_json: bool) -> None:
-        node = ChildNode.load(data_dir)
+    def sync(data_dir: str, page_kib: int, as_json: bool) -> None:
+        node = ChildNode.load(data_dir, page_bytes=page_kib * 1024)
         report = node.sync(progress=None if as_json else progress_printer())
         if not as_json:
             click.echo("", err=True)
@@ -125,6 +127,13 @@ def status_text(s: dict[str, Any]) -> str:
         held = s["held_by_parent"].get(feed, 0)
         rec = s["receipted_by_county"].get(feed, 0)
         lines.append(f"  {feed}: 本机 {seq} 条，已送达上级 {held} 条，县级已接收 {rec} 条")
+    if s.get("cases"):
+        shown = s["cases"][-20:]
+        lines.append(f"办件（共 {len(s['cases'])} 件，显示最近 {len(shown)} 件）:")
+        for c in shown:
+            held = "已送达乡镇" if c["held_by_parent"] else "未送达"
+            rec = "县级已接收" if c["receipted_by_county"] else "县级未接收"
+            lines.append(f"  {c['local_no']}  {held}  {rec}")
     for f in s["forks"]:
         lines.append(f"  分叉 {f['feed']} #{f['seq']}: {f['reason']}")
     if s["quarantined"]:

@@ -12,7 +12,7 @@ from sync_protocol.auth import Caller, NonceCache
 from sync_protocol.http_api import SyncContext, sync_blueprint
 from sync_protocol.planning import Vector
 from sync_protocol.sqlite_store import Store
-from sync_protocol.verify import Verdict
+from sync_protocol.verify import Status, Verdict
 from sync_protocol.verify_pool import VerifyPool
 
 from . import state
@@ -37,6 +37,12 @@ def parent_app(
     def on_request(store: Store, caller: Caller, action: str) -> None:
         state.record_peer(store, caller.node, action, clock_ms())
 
+    def push_hook(store: Store, caller: Caller, verdicts: list[Verdict]) -> None:
+        resent = sum(1 for v in verdicts if v.outcomes and all(o.status is Status.DUPLICATE for o in v.outcomes))
+        state.record_resent(store, caller.node, resent)
+        if after_push is not None:
+            after_push(store, caller, verdicts)
+
     def pull_hook(store: Store, caller: Caller, vector: Vector) -> None:
         state.record_peer_vector(store, caller.node, vector)
         if before_pull is not None:
@@ -50,7 +56,7 @@ def parent_app(
         nonces=NonceCache(),
         pool=pool,
         enroll=enroll,
-        after_push=after_push,
+        after_push=push_hook,
         before_pull=pull_hook,
         on_request=on_request,
     )

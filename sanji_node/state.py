@@ -40,6 +40,18 @@ def m002_peer_vectors(db: sqlite_utils.Database) -> None:
     )
 
 
+@node_migrations()
+def m003_resent(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE peers ADD COLUMN resent_batches INTEGER NOT NULL DEFAULT 0")
+
+
+def record_resent(store: Store, node: str, batches: int) -> None:
+    """Batches a child pushed that were already held here (sent twice): should stay near zero."""
+    if batches:
+        with store.db.atomic():
+            store.conn.execute("UPDATE peers SET resent_batches = resent_batches + ? WHERE node = ?", (batches, node))
+
+
 def open_store(
     data: DataDir, config: NodeConfig, *, fold: FoldHook | None = None, extra: Callable[[Store], None] | None = None
 ) -> Store:

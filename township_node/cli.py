@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sanji_node.child import ChildNode
-from sanji_node.child_cli import add_child_commands
+from sanji_node.child_cli import add_child_commands, page_option
 from sanji_node.cli import data_option, handle_errors, started
 from sanji_node.scheduler import SyncScheduler
 from sanji_node.serving import serve as serve_app
@@ -30,12 +30,28 @@ add_child_commands(main, "township", default_port=8410)
 @click.option("--port", type=int, default=None, help="port (0 picks a free one; default: from init)")
 @click.option("--workers", type=int, default=0, help="verification worker processes (0: none)")
 @click.option("--sync-interval", type=int, default=None, help="seconds between upstream syncs (default: from init)")
+@click.option(
+    "--max-backoff",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="longest wait between retries while the county is unreachable (seconds)",
+)
+@page_option
 @handle_errors
-def serve(data_dir: str, host: str | None, port: int | None, workers: int, sync_interval: int | None) -> None:
+def serve(
+    data_dir: str,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    sync_interval: int | None,
+    max_backoff: float,
+    page_kib: int,
+) -> None:
     pool = VerifyPool(workers) if workers else None
-    node = ChildNode.load(data_dir, pool=pool)
+    node = ChildNode.load(data_dir, pool=pool, page_bytes=page_kib * 1024)
     config = node.config
-    scheduler = SyncScheduler(node.sync, interval_s=sync_interval or config.sync_interval_s)
+    scheduler = SyncScheduler(node.sync, interval_s=sync_interval or config.sync_interval_s, max_backoff_s=max_backoff)
     app = create_app(node, on_new_data=scheduler.sync_now)
 
     def stop() -> None:

@@ -38,30 +38,40 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def new_case(node: ChildNode, data: Any, *, now_ms: int) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ProtocolError(
-            "a case is a JSON object", hint='e.g. {"item": "城乡居民养老保险参保登记", "applicant": {"name": "王秀英"}}'
-        )
+def new_cases(node: ChildNode, items: list[Any], *, now_ms: int) -> list[dict[str, Any]]:
+    """Log cases in one commit: all of them, or none if one is not a JSON object."""
+    if not items:
+        raise ProtocolError("no case given")
+    for i, data in enumerate(items, start=1):
+        if not isinstance(data, dict):
+            raise ProtocolError(
+                f"case {i} is not a JSON object", hint='e.g. {"item": "高龄津贴申请", "applicant": {"name": "王秀英"}}'
+            )
     day = datetime.fromtimestamp(now_ms / 1000).strftime("%Y%m%d")
     prefix = f"{node.config.division}-{day}-"
+    feed = f"{node.config.node_id}/up"
     with node.open_store() as store:
         n = store.conn.execute(
             "SELECT COUNT(*) FROM entries WHERE feed = ? AND kind = ? AND json_extract(CAST(body AS TEXT), '$.local_no') LIKE ?",
-            (f"{node.config.node_id}/up", KIND_CASE, prefix + "%"),
+            (feed, KIND_CASE, prefix + "%"),
         ).fetchone()[0]
-        case_id = uuid7(now_ms, os.urandom(10))
-        body = {
-            **_normalise(data),
-            "case_id": case_id,
-            "local_no": f"{prefix}{n + 1}",
-            "logged_ms": now_ms,
-            "village": node.config.node_id,
-        }
-        entries, _ = store.append(
-            node.key, f"{node.config.node_id}/up", [Record(KIND_CASE, case_id, body, now_ms * 1000)]
-        )
-    return {"case_id": case_id, "local_no": body["local_no"], "seq": entries[0].seq, "hash": entries[0].hash.hex()}
+        records, made = [], []
+        for i, data in enumerate(items, start=1):
+            case_id = uuid7(now_ms, os.urandom(10))
+            local_no = f"{prefix}{n + i}"
+            body = {
+                **_normalise(data),
+                "case_id": case_id,
+                "local_no": local_no,
+                "logged_ms": now_ms,
+                "village": node.config.node_id,
+            }
+            records.append(Record(KIND_CASE, case_id, body, now_ms * 1000 + i))
+            made.append({"case_id": case_id, "local_no": local_no})
+        entries, _ = store.append(node.key, feed, records)
+    for m, e in zip(made, entries, strict=True):
+        m.update(seq=e.seq, hash=e.hash.hex())
+    return made
 
 
 def parse_json(text: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from sanji_node.child import ChildNode, recover_before_writing
-from sanji_node.child_cli import add_child_commands
+from sanji_node.child_cli import add_child_commands, page_option
 from sanji_node.cli import data_option, emit, handle_errors, now_ms, started
 from sanji_node.scheduler import SyncScheduler
 from sanji_node.serving import serve as serve_app
@@ -28,11 +28,19 @@ add_child_commands(main, "village", default_port=8420)
 @data_option
 @click.option("--port", type=int, default=None, help="local port (0 picks a free one; default: from init)")
 @click.option("--sync-interval", type=int, default=None, help="seconds between syncs (default: from init)")
+@click.option(
+    "--max-backoff",
+    type=float,
+    default=900.0,
+    show_default=True,
+    help="longest wait between retries while the township is unreachable (seconds)",
+)
+@page_option
 @handle_errors
-def serve(data_dir: str, port: int | None, sync_interval: int | None) -> None:
-    node = ChildNode.load(data_dir)
+def serve(data_dir: str, port: int | None, sync_interval: int | None, max_backoff: float, page_kib: int) -> None:
+    node = ChildNode.load(data_dir, page_bytes=page_kib * 1024)
     config = node.config
-    scheduler = SyncScheduler(node.sync, interval_s=sync_interval or config.sync_interval_s)
+    scheduler = SyncScheduler(node.sync, interval_s=sync_interval or config.sync_interval_s, max_backoff_s=max_backoff)
     app = create_app(node, sync_now=scheduler.sync_now)
     serve_app(
         app,
@@ -49,7 +57,9 @@ def case_group() -> None:
     pass
 
 
-@case_group.command(name="new", help="Log a new case from a JSON file, or - for standard input.")
+@case_group.command(
+    name="new", help="Log a new case (or a JSON list of cases) from a JSON file, or - for standard input."
+)
 @data_option
 @click.option(
     "--json", "json_file", required=True, type=click.File("r", encoding="utf-8"), help="the case as JSON (FILE or -)"
@@ -63,8 +73,9 @@ def case_new(data_dir: str, json_file: Any, offline: bool, as_json: bool) -> Non
     if recovered and not as_json:
         click.echo(f"已先从乡镇恢复本机日志: {', '.join(recovered)}", err=True)
     data = cases.parse_json(json_file.read())
-    out = cases.new_case(node, data, now_ms=now_ms())
-    emit(as_json, out, f"已登记办件 {out['local_no']}（{out['case_id']}），待上传。")
+    made = cases.new_cases(node, data if isinstance(data, list) else [data], now_ms=now_ms())
+    out = made if isinstance(data, list) else made[0]
+    emit(as_json, out, "\n".join(f"已登记办件 {c['local_no']}（{c['case_id']}），待上传。" for c in made))
 
 
 if __name__ == "__main__":  # pragma: no cover

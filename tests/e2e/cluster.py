@@ -1,0 +1,133 @@
+"""Real node processes on 127.0.0.1 for end-to-end tests: one county, townships and villages.
+
+Every node is its own process with its own SQLite file and its own port (port
+0: the OS picks a free one, and the node writes it to DATA/serve.json). The
+CLIs run as subprocesses exactly as an IT officer would run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROGRAMS = {"county": "county_server", "township": "township_node", "village": "village_agent"}
+DEADLINE_S = 60.0
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE_S, step: float = 0.1) -> Any:
+    """Poll until `condition()` is truthy (no fixed sleeps); fail with `what` after `timeout`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(step)
+
+
+@dataclass
+class Node:
+    name: str
+    role: str
+    data: Path
+    proc: subprocess.Popen[bytes] | None = None
+    url: str | None = None
+    log: Path | None = None
+    logf: Any = None
+
+    @property
+    def program(self) -> str:
+        return PROGRAMS[self.role]
+
+
+@dataclass
+class Cluster:
+    root: Path
+    nodes: dict[str, Node] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=lambda: {**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def run(
+        self, node: Node | str, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        n = self.nodes[node] if isinstance(node, str) else node
+        cmd = [sys.executable, "-m", n.program, *args]
+        if "--data" not in args:
+            cmd += ["--data", str(n.data)]  # click takes options after the subcommand's arguments too
+        done = subprocess.run(cmd, input=input, capture_output=True, text=True, env=self.env, timeout=300)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def json(self, node: str, *args: str, input: str | None = None) -> Any:
+        out = self.run(node, *args, "--json", input=input).stdout
+        return json.loads(out)
+
+    # -- building ----------------------------------------------------------
+    def county(self, code: str = "430321") -> Node:
+        n = self.nodes["county"] = Node("county", "county", self.root / "county")
+        self.run(n, "init", "--county", code, "--name", "示范县")
+        return n
+
+    def enrol(self, name: str, role: str, division: str, parent: str, parent_url: str, *extra: str) -> Node:
+        token = self.json(
+            "county", "enroll", "--role", role, "--division", division, "--parent", parent, "--node-id", name
+        )["token"]
+        n = self.nodes[name] = Node(name, role, self.root / name)
+        self.run(n, "init", "--parent", parent_url, "--token", token, *extra)
+        return n
+
+    # -- processes ---------------------------------------------------------
+    def start(self, name: str, *extra: str) -> Node:
+        n = self.nodes[name]
+        serve_file = n.data / "serve.json"
+        if serve_file.exists():
+            serve_file.unlink()
+        n.log = self.root / f"{name}.log"
+        args = [sys.executable, "-m", n.program, "serve", "--data", str(n.data), "--port", "0", *extra]
+        n.logf = n.log.open("ab")
+        n.proc = subprocess.Popen(args, stdout=n.logf, stderr=subprocess.STDOUT, env=self.env)
+        wait_for(lambda: serve_file.exists() or n.proc.poll() is not None, f"{name} to start")  # type: ignore[union-attr]
+        if n.proc.poll() is not None:
+            self._close_log(n)
+            raise AssertionError(f"{name} exited at start:\n{n.log.read_text(encoding='utf-8', errors='replace')}")
+        n.url = json.loads(serve_file.read_text(encoding="utf-8"))["url"]
+        return n
+
+    def stop(self, name: str) -> None:
+        n = self.nodes[name]
+        if n.proc is not None and n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+            try:
+                n.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                n.proc.kill()
+                n.proc.wait()
+        n.proc = None
+        self._close_log(n)
+
+    @staticmethod
+    def _close_log(n: Node) -> None:
+        if n.logf is not None:
+            n.logf.close()
+            n.logf = None
+
+    def kill9(self, name: str) -> None:
+        n = self.nodes[name]
+        assert n.proc is not None
+        n.proc.send_signal(signal.SIGKILL)
+        n.proc.wait()
+        n.proc = None
+        self._close_log(n)
+
+    def close(self) -> None:
+        for name in list(self.nodes):
+            self.stop(name)
