@@ -1,0 +1,79 @@
+"""Issue 3 acceptance under failure: a township killed mid-sync, and the county down for a while."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sync_protocol.sqlite_store import Store
+
+from .cluster import Cluster, wait_for
+
+
+def county_count(c: Cluster, feed: str) -> int:
+    with Store(c.nodes["county"].data / "node.sqlite") as s:
+        return int(s.conn.execute("SELECT COUNT(*) FROM entries WHERE feed = ?", (feed,)).fetchone()[0])
+
+
+def log_cases(c: Cluster, village: str, n: int, per_commit: int = 250) -> None:
+    for start in range(0, n, per_commit):
+        cases = [
+            {"item": "城乡居民医保参保登记", "applicant": {"name": f"村民{i}"}, "notes": "材料齐全" * 40}
+            for i in range(start, min(n, start + per_commit))
+        ]
+        c.run(village, "case", "new", "--offline", "--json", "-", input=json.dumps(cases, ensure_ascii=False))
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Cluster:
+    c = Cluster(tmp_path)
+    c.county()
+    county = c.start("county")
+    c.enrol("t1", "township", "430321101000", "county", county.url or "")
+    c.start("t1", "--sync-interval", "1", "--max-backoff", "2", "--page-kib", "64")
+    c.enrol("v11", "village", "430321101201", "t1", c.nodes["t1"].url or "")
+    yield c
+    c.close()
+
+
+def test_township_killed_mid_sync_converges_without_loss_or_duplicates(small: Cluster) -> None:
+    c = small
+    county_port = (c.nodes["county"].url or "").rsplit(":", 1)[1]
+    t1_port = (c.nodes["t1"].url or "").rsplit(":", 1)[1]
+    c.stop("county")
+    total = 3000
+    log_cases(c, "v11", total)
+    c.run("v11", "sync")  # the whole backlog now sits at the township
+    c.start("county", "--port", county_port)
+    # the township forwards in 64 KiB pages; kill it with part of the backlog through
+    wait_for(lambda: county_count(c, "v11/up") > 0, "the township to start forwarding", step=0.01)
+    c.kill9("t1")
+    through = county_count(c, "v11/up")
+    assert 0 < through < total, f"the kill came too late ({through} of {total} through)"
+    c.start("t1", "--port", t1_port, "--sync-interval", "1", "--max-backoff", "2", "--page-kib", "64")
+    wait_for(lambda: county_count(c, "v11/up") == total, "the backlog to converge at the county")
+    with Store(c.nodes["county"].data / "node.sqlite") as county, Store(c.nodes["v11"].data / "node.sqlite") as v11:
+        assert [(e.seq, e.hash) for e in county.entries("v11/up")] == [(e.seq, e.hash) for e in v11.entries("v11/up")]
+        resent = county.conn.execute("SELECT resent_batches FROM peers WHERE node = 't1'").fetchone()[0]
+    assert resent <= 1, f"{resent} batches were sent twice"
+
+
+def test_villages_keep_syncing_while_the_county_is_down(small: Cluster) -> None:
+    c = small
+    county_port = (c.nodes["county"].url or "").rsplit(":", 1)[1]
+    c.stop("county")
+    log_cases(c, "v11", 40)
+    report = c.json("v11", "sync")
+    assert report["pushed_entries"] == 40
+    status = c.json("v11", "status")
+    assert all(x["held_by_parent"] and not x["receipted_by_county"] for x in status["cases"])
+    c.start("county", "--port", county_port)  # back; nobody touches the township
+    wait_for(lambda: county_count(c, "v11/up") == 40, "the township's backlog at the county")
+
+    def receipted() -> bool:
+        c.run("v11", "sync")
+        return all(x["receipted_by_county"] for x in c.json("v11", "status")["cases"])
+
+    wait_for(receipted, "county receipts back at the village", step=0.5)
