@@ -15,6 +15,8 @@ from typing import Any
 
 from waitress.server import create_server
 
+from sync_protocol.errors import TransportError
+
 from .config import DataDir
 
 
@@ -29,18 +31,26 @@ def serve(
     on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Serve until interrupted; `on_start(url)` runs once the socket is bound."""
-    server = create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        inbuf_overflow=64 * 1024 * 1024,  # keep sync pages in memory rather than spooling them to temp files
-        max_request_body_size=128 * 1024 * 1024,
-        channel_timeout=300,
-        ident="sanji",
-    )
+    try:
+        server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            inbuf_overflow=64 * 1024 * 1024,  # keep sync pages in memory rather than spooling them to temp files
+            max_request_body_size=128 * 1024 * 1024,
+            channel_timeout=300,
+            ident="sanji",
+        )
+    except OSError as e:
+        raise TransportError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}",
+            hint="another program uses this port: stop it, or pass --port",
+        ) from e
     url = f"http://{host}:{server.effective_port}"
-    data.serve_path.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    tmp = data.serve_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    os.replace(tmp, data.serve_path)  # readers never see half a file
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
