@@ -129,7 +129,7 @@ def main() -> None:
         p, county_url = start("county", county, port_of(0), logs)
         procs.append(p)
         urls = {"county": county_url}
-        for name, (division, label, offset) in TOWNSHIPS.items():
+        for name, (division, _label, offset) in TOWNSHIPS.items():
             data = base / name
             port = port_of(offset)
             if fresh:

@@ -9,6 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
-.venv/bin/python -m ruff check sync_protocol county_server township_node village_agent tests bench
+.venv/bin/python -m ruff check sync_protocol sanji_node county_server township_node village_agent tests bench scripts
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

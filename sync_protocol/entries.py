@@ -52,7 +52,11 @@ def entry_hash(header: bytes, body: bytes) -> bytes:
 
 @dataclass(slots=True)
 class Entry:
-    """One entry, with its exact bytes and (once parsed) its body value."""
+    """One entry: its fields, its exact body bytes, its hash, and (once parsed) its body value.
+
+    The canonical header is a pure function of the fields; it is spelled out
+    when first asked for (`header`) rather than kept with every entry.
+    """
 
     feed: str
     seq: int
@@ -60,10 +64,16 @@ class Entry:
     hlc: int
     kind: str
     key: str
-    header: bytes
     body: bytes
     hash: bytes
     value: Any = None
+    _header: bytes | None = None
+
+    @property
+    def header(self) -> bytes:
+        if self._header is None:
+            self._header = encode_header(self.feed, self.seq, self.prev, self.hlc, self.kind, self.key)
+        return self._header
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,7 @@ def make_entries(
         body = canonical.encode(rec.body, limits=limits, max_bytes=limits.max_body_bytes)
         header = encode_header(feed, seq, prev, rec.hlc, rec.kind, rec.key)
         h = entry_hash(header, body)
-        out.append(Entry(feed, seq, prev, rec.hlc, rec.kind, rec.key, header, body, h, rec.body))
+        out.append(Entry(feed, seq, prev, rec.hlc, rec.kind, rec.key, body, h, rec.body, header))
         prev = h
     return out
 
@@ -162,7 +172,7 @@ def rebuild_chain(feed: str, seq: int, prev: bytes, items: Iterable[tuple[int, s
     for hlc, kind, key, body in items:
         header = encode_header(feed, seq, prev, hlc, kind, key)
         h = sha(ENTRY_TAG + header + sha(body).digest()).digest()
-        out.append(Entry(feed, seq, prev, hlc, kind, key, header, body, h))
+        out.append(Entry(feed, seq, prev, hlc, kind, key, body, h, None, header))
         prev = h
         seq += 1
     return out

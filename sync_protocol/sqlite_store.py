@@ -12,7 +12,9 @@ One `Store` per thread: open one per Flask request or scheduler job.
 from __future__ import annotations
 
 import hashlib
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from sqlite_utils.migrations import Migrations
 
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
-from .entries import Entry, Record, encode_header, genesis_hash, make_entries
+from .entries import Entry, Record, genesis_hash, make_entries
 from .errors import BundleError, ProtocolError, SequenceError, StoreError, SyncError
 from .feeds import feed_of
 from .heads import SignedHead, decode_head, sign_head
@@ -240,8 +242,7 @@ class Store:
             return out
         prev = self._prev_of(feed, rows[0][0])
         for seq, h, hlc, kind, key, body in rows:
-            header = encode_header(feed, seq, prev, hlc, kind, key)
-            out.append(Entry(feed, seq, prev, hlc, kind, key, header, body, h, orjson.loads(body)))
+            out.append(Entry(feed, seq, prev, hlc, kind, key, body, h, orjson.loads(body)))
             prev = h
         return out
 
@@ -395,11 +396,39 @@ class Store:
         """
         if pool is None or len(batches) < 2:
             return [self.receive(b) for b in batches]
-        out: list[Verdict] = []
         version = self._feed_seq(self.directory().root_feed)
-        for batch, checked in zip(batches, pool.check(batches, self.membership(), limits=self.limits), strict=True):
-            stale = self._feed_seq(self.directory().root_feed) != version
-            out.append(self._receive_checked(batch, None if stale else checked))
+        checked_batches = zip(batches, pool.check(batches, self.membership(), limits=self.limits), strict=True)
+        if self.db.memory:
+            return [self._receive_checked(b, c) for b, c in checked_batches]
+        # Pipeline: this thread collects and expands the workers' results while a writer
+        # thread applies them in order (SQLite releases the GIL while it writes).
+        todo: queue.Queue[tuple[bytes, Checked] | None] = queue.Queue(maxsize=4)
+        out: list[Verdict] = []
+        failure: list[BaseException] = []
+
+        def writer() -> None:
+            while (item := todo.get()) is not None:
+                if failure:
+                    continue  # drain after a failure; nothing more is applied
+                batch, checked = item
+                try:
+                    stale = self._feed_seq(self.directory().root_feed) != version
+                    out.append(self._receive_checked(batch, None if stale else checked))
+                except BaseException as e:
+                    failure.append(e)
+
+        thread = threading.Thread(target=writer, name="sanji-apply", daemon=True)
+        thread.start()
+        try:
+            for batch, checked in checked_batches:
+                todo.put((batch, checked.expand(batch, limits=self.limits)))
+                if failure:
+                    break
+        finally:
+            todo.put(None)
+            thread.join()
+        if failure:
+            raise failure[0]
         return out
 
     def _receive_checked(self, batch: bytes, checked: Checked | None) -> Verdict:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from . import canonical
 from .batches import RawBatch, decode_batch
-from .entries import Entry, encode_header, genesis_hash, rebuild_chain
+from .entries import Entry, genesis_hash, rebuild_chain
 from .errors import AuthorizationError, ProtocolError, SequenceError, SyncError, VerificationError
 from .feeds import feed_of
 from .heads import SignedHead, decode_head
@@ -116,8 +116,7 @@ class Checked:
     def expand(self, batch: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Checked:
         """Rebuild the entries of a compacted result from the batch it was made from.
 
-        The hashes were computed by the worker; only the headers are spelled out
-        again here (no hashing, no parsing of bodies).
+        The hashes were computed by the worker: nothing is hashed or parsed here.
         """
         if self.entries or not self.hashes:
             return self
@@ -129,7 +128,7 @@ class Checked:
         entries = []
         for (hlc, kind, key, body), h in zip(raw.entries, hashes, strict=True):
             entries.append(
-                Entry(feed, seq, prev, hlc, kind, key, encode_header(feed, seq, prev, hlc, kind, key), body, h)
+                Entry(feed, seq, prev, hlc, kind, key, body, h)
             )
             prev = h
             seq += 1
