@@ -184,6 +184,7 @@ class ChildNode:
                 "receipted_by_county": county_receipts,
                 "own_feeds": own,
                 "forks": [{"feed": f["feed"], "seq": f["seq"], "reason": f["reason"]} for f in store.forks()],
+                "forked_own_feeds": [f for f in s.get("forked_feeds", "").split(",") if f],
                 "frozen": store.frozen_feeds(),
                 "quarantined": len(store.quarantined()),
             }

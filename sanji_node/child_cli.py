@@ -134,6 +134,8 @@ def status_text(s: dict[str, Any]) -> str:
             held = "已送达乡镇" if c["held_by_parent"] else "未送达"
             rec = "县级已接收" if c["receipted_by_county"] else "县级未接收"
             lines.append(f"  {c['local_no']}  {held}  {rec}")
+    for feed in s.get("forked_own_feeds", []):
+        lines.append(f"  警告: 本机 {feed} 与上级记录不一致（分叉），已报上级待审；请联系县级管理员")
     for f in s["forks"]:
         lines.append(f"  分叉 {f['feed']} #{f['seq']}: {f['reason']}")
     if s["quarantined"]:

@@ -36,6 +36,7 @@ class SyncReport:
     pulled_entries: int = 0
     recovered: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    forked: list[str] = field(default_factory=list)
     requests: int = 0
 
     def summary(self) -> str:
@@ -47,6 +48,8 @@ class SyncReport:
         ]
         if self.recovered:
             parts.append("已从上级恢复本机日志: " + ", ".join(self.recovered))
+        if self.forked:
+            parts.append("本机日志与上级不一致（分叉，已报上级待审）: " + ", ".join(self.forked))
         if self.refused:
             parts.append(f"被拒绝 {len(self.refused)} 批")
         return "；".join(parts)
@@ -76,7 +79,16 @@ def sync_once(
     if reply.match:
         report.noop = True
     else:
-        theirs = reply.vector or {}
+        theirs = dict(reply.vector or {})
+        for feed in diverged_feeds(store, theirs):
+            # The parent holds a different entry at its head seq than we do (a laptop restored from an
+            # old backup wrote on while offline). Send from that seq, so the parent sees the fork,
+            # records both histories and freezes the feed for review.
+            seq = theirs[feed][0]
+            theirs[feed] = (seq - 1, b"")
+            report.forked.append(feed)
+        if report.forked:
+            state.set_state(store, forked_feeds=",".join(report.forked))
         pages = store.plan(
             theirs,
             lambda f: routing.may_push(node_id, parent_id, f, directory),
@@ -112,6 +124,18 @@ def sync_once(
     report.requests = client.requests - start_requests
     state.set_state(store, last_success_ms=clock_ms(), last_error="", last_report=report.summary())
     return report
+
+
+def diverged_feeds(store: Store, theirs: dict[str, tuple[int, bytes]]) -> list[str]:
+    """Feeds where we hold the parent's head seq but with a different hash there."""
+    out = []
+    mine = store.vector()
+    for feed, (seq, h) in sorted(theirs.items()):
+        if seq and feed in mine and mine[feed][0] >= seq:
+            row = store.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+            if row is not None and bytes(row[0]) != h:
+                out.append(feed)
+    return out
 
 
 def record_failure(store: Store, err: SyncError, clock_ms: Callable[[], int]) -> None:

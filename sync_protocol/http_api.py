@@ -98,8 +98,9 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
             now_ms=ctx.clock_ms(),
             nonces=ctx.nonces,
         )
-        if c.member.parent != ctx.node_id:
-            raise AuthorizationError(f"node {c.node} is not a child of {ctx.node_id}", hint="sync with your own parent")
+        if not directory.is_ancestor(ctx.node_id, c.node):
+            # a child, or a village falling back to the county while its township is down
+            raise AuthorizationError(f"node {c.node} is not below {ctx.node_id}", hint="sync with your own parent")
         if ctx.on_request is not None:
             ctx.on_request(s, c, what)
         return c

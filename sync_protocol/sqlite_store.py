@@ -99,6 +99,11 @@ def m001_core(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db.execute("CREATE UNIQUE INDEX forks_once ON forks (feed, seq, remote_hash)")
+    # every distinct batch of the other history, kept whole for the review
+    db.execute(
+        "CREATE TABLE fork_batches (batch_sha256 BLOB PRIMARY KEY, fork_id INTEGER NOT NULL REFERENCES forks (id), "
+        "first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, batch BLOB NOT NULL, received_at REAL NOT NULL)"
+    )
 
 
 @dataclass(frozen=True)
@@ -384,6 +389,15 @@ class Store:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (o.feed, o.fork_at, o.local_hash, o.remote_hash, o.reason, batch, now),
                 )
+                (fork_id,) = self.conn.execute(
+                    "SELECT id FROM forks WHERE feed = ? AND seq = ? AND remote_hash = ?",
+                    (o.feed, o.fork_at, o.remote_hash),
+                ).fetchone()
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO fork_batches (batch_sha256, fork_id, first_seq, last_seq, batch, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (hashlib.sha256(batch).digest(), fork_id, o.first, o.last, batch, now),
+                )
                 self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
         return verdict
 
@@ -583,5 +597,9 @@ class Store:
 
     def forks(self) -> list[dict[str, Any]]:
         return list(
-            self.db.query("SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at FROM forks ORDER BY id")
+            self.db.query(
+                "SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at, "
+                "(SELECT MAX(last_seq) FROM fork_batches b WHERE b.fork_id = forks.id) AS remote_last_seq, "
+                "(SELECT COUNT(*) FROM fork_batches b WHERE b.fork_id = forks.id) AS batches FROM forks ORDER BY id"
+            )
         )

@@ -127,9 +127,7 @@ class Checked:
             raise ProtocolError("a checked result does not match its batch")
         entries = []
         for (hlc, kind, key, body), h in zip(raw.entries, hashes, strict=True):
-            entries.append(
-                Entry(feed, seq, prev, hlc, kind, key, body, h)
-            )
+            entries.append(Entry(feed, seq, prev, hlc, kind, key, body, h))
             prev = h
             seq += 1
         return Checked(self.feed, self.head, self.prev, entries, self.error, self.author)

@@ -77,3 +77,86 @@ def test_villages_keep_syncing_while_the_county_is_down(small: Cluster) -> None:
         return all(x["receipted_by_county"] for x in c.json("v11", "status")["cases"])
 
     wait_for(receipted, "county receipts back at the village", step=0.5)
+
+
+def test_a_village_falls_back_to_the_county_when_its_township_is_down(tmp_path: Path) -> None:
+    c = Cluster(tmp_path)
+    try:
+        c.county()
+        county = c.start("county")
+        c.enrol("t1", "township", "430321101000", "county", county.url or "")
+        c.start("t1", "--sync-interval", "1", "--max-backoff", "2")
+        c.enrol("v11", "village", "430321101201", "t1", c.nodes["t1"].url or "", "--fallback", county.url or "")
+        c.stop("t1")
+        log_cases(c, "v11", 5)
+        report = c.json("v11", "sync")
+        assert report["pushed_entries"] == 5
+        assert county_count(c, "v11/up") == 5  # straight to the county
+        assert c.json("v11", "status")["parent"] == "t1"
+    finally:
+        c.close()
+
+
+def test_a_restored_laptop_recovers_its_feed_instead_of_forking(small: Cluster) -> None:
+    c = small
+    v11 = c.nodes["v11"]
+    backup = c.root / "v11-backup.sqlite"
+    log_cases(c, "v11", 3)
+    c.run("v11", "sync")
+    with Store(v11.data / "node.sqlite") as s:
+        s.conn.execute("PRAGMA wal_checkpoint(FULL)")
+        s.db.execute(f"VACUUM INTO '{backup}'")  # the backup, taken now
+    log_cases(c, "v11", 4)
+    c.run("v11", "sync")  # the township now holds 7 of v11's cases
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(v11.data / "node.sqlite") + suffix)
+        if p.exists():
+            p.unlink()
+    backup.rename(v11.data / "node.sqlite")  # the laptop is restored from the old backup: 3 cases
+    out = c.run(
+        "v11",
+        "case",
+        "new",
+        "--json",
+        "-",
+        input=json.dumps({"item": "生育登记", "applicant": {"name": "补录"}}, ensure_ascii=False),
+    )
+    assert "已先从乡镇恢复本机日志" in out.stderr
+    with Store(v11.data / "node.sqlite") as s:
+        assert s.vector()["v11/up"][0] == 8  # 7 recovered, then the new one continues the feed
+    c.run("v11", "sync")
+    with Store(c.nodes["t1"].data / "node.sqlite") as t1:
+        assert t1.forks() == [] and t1.vector()["v11/up"][0] == 8
+
+
+def test_an_offline_restore_forks_and_the_fork_is_quarantined_and_shown(small: Cluster) -> None:
+    c = small
+    v11 = c.nodes["v11"]
+    backup = c.root / "v11-backup.sqlite"
+    with Store(v11.data / "node.sqlite") as s:
+        s.db.execute(f"VACUUM INTO '{backup}'")
+    log_cases(c, "v11", 2)
+    c.run("v11", "sync")
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(v11.data / "node.sqlite") + suffix)
+        if p.exists():
+            p.unlink()
+    backup.rename(v11.data / "node.sqlite")
+    log_cases(c, "v11", 2)  # offline: nobody to ask, and it writes another seq 1 and 2
+    report = c.json("v11", "sync")
+    assert report["forked"] == ["v11/up"]
+    assert "分叉" in c.run("v11", "status").stdout
+    with Store(c.nodes["t1"].data / "node.sqlite") as t1:
+        forks = t1.forks()
+        assert [(f["feed"], f["seq"]) for f in forks] == [("v11/up", 2)]  # found at the parent's head seq
+        assert "v11/up" in t1.frozen_feeds()
+        kept = [e.key for e in t1.entries("v11/up")]
+    log_cases(c, "v11", 1)  # later writes of the forked laptop are held for review, not applied
+    c.run("v11", "sync")
+    with Store(c.nodes["t1"].data / "node.sqlite") as t1:
+        assert [e.key for e in t1.entries("v11/up")] == kept  # nothing of the other history applied
+        (fork,) = t1.forks()
+        assert fork["remote_last_seq"] == 3 and fork["batches"] == 2  # both histories kept, in full
+    status = c.json("t1", "status")
+    assert [f["feed"] for f in status["forks"]] == ["v11/up"]
+    assert "分叉" in c.run("t1", "status").stdout
