@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -112,7 +111,7 @@ def main() -> None:
     def stop_all(*_: object) -> None:
         for p in reversed(procs):
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM if os.name != "nt" else signal.CTRL_BREAK_EVENT)
+                p.terminate()  # SIGTERM on Linux, TerminateProcess on Windows
         for p in procs:
             try:
                 p.wait(timeout=20)
