@@ -62,6 +62,8 @@ def open_store(
         extra(store)
     if store.trust_or_none() is None:
         store.set_trust(config.trust)
+    if store.node_id is None:
+        store.set_node(config.node_id)
     return store
 
 

@@ -9,6 +9,7 @@ signature (S + L) is rejected even where a library would accept it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -23,6 +24,12 @@ SIGNATURE_BYTES = 64
 PUBLIC_KEY_BYTES = 32
 
 
+@functools.lru_cache(maxsize=8192)
+def _check_point(raw: bytes) -> None:
+    """`curve.check_public_point`, once per key (a few ms of big-integer arithmetic; failures are not cached)."""
+    curve.check_public_point(raw)
+
+
 @dataclass(frozen=True)
 class PublicKey:
     """A checked Ed25519 public key (never a weak one)."""
@@ -35,7 +42,7 @@ class PublicKey:
         if len(raw) != PUBLIC_KEY_BYTES:
             raise VerificationError(f"an Ed25519 public key is 32 bytes, not {len(raw)}")
         try:
-            curve.check_public_point(raw)
+            _check_point(raw)
         except ValueError as e:
             raise VerificationError(
                 f"weak or invalid Ed25519 public key: {e}",

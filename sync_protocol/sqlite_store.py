@@ -28,13 +28,14 @@ from sqlite_utils.migrations import Migrations
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
-from .errors import BundleError, ProtocolError, SequenceError, StoreError, SyncError
-from .feeds import feed_of
+from .errors import AuthorizationError, BundleError, ProtocolError, SequenceError, StoreError, SyncError
+from .feeds import check_node_id, feed_of
 from .heads import SignedHead, decode_head, sign_head
 from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
 from .membership import KIND_MEMBER, KIND_REVOKE, Directory
 from .planning import Range, Vector, cut_range, paginate, plan_ranges
+from .routing import should_hold
 from .verify import NO_HASHES, Checked, LocalFeed, Outcome, Status, Verdict, check_batch, classify
 from .verify_pool import Membership, VerifyPool
 
@@ -138,14 +139,18 @@ class Store:
         fold: FoldHook | None = None,
         limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
+        directory_cache: dict[tuple[object, ...], Directory] | None = None,
     ) -> None:
         self.db = _connect(path)
+        self._path = None if path is None or str(path) == ":memory:" else str(Path(path).resolve())
+        self.directory_cache = directory_cache
         self.conn = self.db.conn
         self.fold = fold
         self.limits = limits
         self.clock = clock
         migrations.apply(self.db)
         self._trust: Trust | None = None
+        self._node_id: str | None = None
         self._directory: Directory | None = None
         self._directory_seq = -1
 
@@ -171,6 +176,23 @@ class Store:
                 self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, v))
         self._trust = trust
 
+    def set_node(self, node_id: str) -> None:
+        """Name the node this store belongs to: then it refuses feeds the holding rule keeps from it."""
+        check_node_id(node_id)
+        existing = self.node_id
+        if existing is not None and existing != node_id:
+            raise StoreError(f"this database belongs to node {existing}, not {node_id}", hint="use the node's own data directory")
+        with self.db.atomic():
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('node', ?)", (node_id,))
+        self._node_id = node_id
+
+    @property
+    def node_id(self) -> str | None:
+        if self._node_id is None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'node'").fetchone()
+            self._node_id = row[0] if row else None
+        return self._node_id
+
     def trust_or_none(self) -> Trust | None:
         if self._trust is None:
             rows = dict(
@@ -194,19 +216,31 @@ class Store:
         return self.trust.county
 
     def directory(self) -> Directory:
-        """The membership directory, folded from the county's public feed."""
+        """The membership directory, folded from the county's public feed.
+
+        Rebuilt only when a membership entry was written (`meta.membership_seq`
+        changes in the same transaction), not whenever the county feed grows,
+        and shared through `directory_cache` by the stores of one process.
+        """
         t = self.trust
-        root_feed = f"{t.root_node}/*"
-        seq = self._feed_seq(root_feed)
-        if self._directory is None or self._directory_seq != seq:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'membership_seq'").fetchone()
+        version = int(row[0]) if row else 0
+        if self._directory is not None and self._directory_seq == version:
+            return self._directory
+        cache_key = (t.county, t.root_node, t.root_key, self._path, version)
+        d = self.directory_cache.get(cache_key) if self.directory_cache is not None else None
+        if d is None:
             d = Directory(t.county, t.root_node, PublicKey.from_hex(t.root_key))
             rows = self.conn.execute(
                 "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) ORDER BY seq",
-                (root_feed, KIND_MEMBER, KIND_REVOKE),
+                (f"{t.root_node}/*", KIND_MEMBER, KIND_REVOKE),
             )
             d.apply_all((kind, orjson.loads(body)) for kind, body in rows)
-            self._directory, self._directory_seq = d, seq
-        return self._directory
+            if self.directory_cache is not None and self._path is not None:
+                self.directory_cache.clear()
+                self.directory_cache[cache_key] = d
+        self._directory, self._directory_seq = d, version
+        return d
 
     def membership(self) -> Membership:
         """The trust anchor and membership entries, as plain data (for worker processes)."""
@@ -312,6 +346,11 @@ class Store:
             )
             trial.apply_all((k, orjson.loads(b)) for k, b in rows)
             trial.apply_all(changes)  # raises on an invalid membership: the transaction rolls back
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('membership_seq', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(entries[-1].seq),),
+            )
             self._directory = None
 
     def append(self, key: SigningKey, feed: str, records: Iterable[Record]) -> tuple[list[Entry], SignedHead]:
@@ -363,6 +402,11 @@ class Store:
         else:
             checked = checked.expand(batch, limits=self.limits)
         feed = checked.feed
+        me = self.node_id
+        # the root's public feed is how every node learns the membership, so everyone takes it
+        if feed and me and checked.error is None and feed != directory.root_feed and not should_hold(me, feed, directory):
+            err = AuthorizationError(f"{me} must not hold feed {feed}", hint="only the nodes the holding rule names receive a feed")
+            return Verdict(feed, checked.head, [Outcome(Status.FORBIDDEN, feed, checked.first, checked.last, err.message, error=err)])
         verdict = classify(
             checked,
             directory=directory,

@@ -76,6 +76,7 @@ def build_network(tmp: Path | None, townships: int = 2, villages_per_township: i
         path = None if tmp is None else tmp / f"{node_id}.sqlite"
         node.store = Store(path, fold=fold)
         node.store.set_trust(trust)
+        node.store.set_node(node_id)
         nodes[node_id] = node
     county = nodes["county"]
     members = [

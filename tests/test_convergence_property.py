@@ -24,16 +24,14 @@ prefix), so it cannot pass vacuously.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync_protocol import curve, routing
+from sync_protocol import routing
 from sync_protocol.batches import encode_page
 from sync_protocol.entries import Record
 from sync_protocol.feeds import feed_of
@@ -202,15 +200,15 @@ def run_example(data: st.DataObject, tally: Counter[str]) -> None:
                 remember(nodes[child])
             tally["bootstrapped"] += 1
 
-        steps = data.draw(st.integers(10, 80), label="steps")
+        steps = data.draw(st.integers(20, 100), label="steps")
         for _ in range(steps):
             in_flight = [(d, i) for d, msgs in pools.items() for i in range(len(msgs))]
             authors = [n for n in nodes.values() if n.node_id in n.store.directory()]
-            actions = ["send", "send"]
+            actions = ["send"] * 3
             if authors:
-                actions += ["author", "author"]
+                actions += ["author"] * 3
             if in_flight:
-                actions += ["deliver", "deliver", "deliver", "drop", "truncate"]
+                actions += ["deliver"] * 4 + ["drop", "truncate"]
             action = data.draw(st.sampled_from(actions), label="action")
 
             if action == "author":
@@ -234,11 +232,14 @@ def run_example(data: st.DataObject, tally: Counter[str]) -> None:
                 seen = history[dst]
                 back = data.draw(st.integers(0, 3), label="vector age")
                 theirs = seen[max(0, len(seen) - 1 - back)]
+                rewind = data.draw(st.sampled_from([0, 1, 2, 3]), label="rewind every feed by")
+                if rewind:  # as if the receiver's vector was read before its last few entries arrived
+                    theirs = {f: (s - rewind, b"") for f, (s, _) in theirs.items() if s > rewind}
                 if theirs != seen[-1]:
                     tally["stale-vector"] += 1
                 directory = sender.store.directory()  # the sender's own view of the tree
-                max_batch = data.draw(st.sampled_from([1, 400, 1 << 20]), label="max batch bytes")
-                max_page = data.draw(st.sampled_from([1, 1500, 4 << 20]), label="max page bytes")
+                max_batch = data.draw(st.sampled_from([1, 400, 1 << 20, 1 << 20]), label="max batch bytes")
+                max_page = data.draw(st.sampled_from([1, 1500, 4 << 20, 4 << 20]), label="max page bytes")
                 pages = sender.store.plan(
                     theirs,
                     lambda f, src=src, dst=dst, d=directory: routing.may_push(src, dst, f, d),
@@ -256,7 +257,6 @@ def run_example(data: st.DataObject, tally: Counter[str]) -> None:
             if action == "drop":
                 pools[link].pop(index)
                 tally["drop"] += 1
-                event("a page was dropped")
                 continue
 
             receiver = nodes[msg.dst]
@@ -275,7 +275,6 @@ def run_example(data: st.DataObject, tally: Counter[str]) -> None:
                 tally["multi-batch-page"] += 1
             if msg.deliveries == 2:
                 tally["redelivered"] += 1
-                event("a page was delivered twice")
 
             directory = receiver.store.directory()
             before = set(receiver.applied)
@@ -293,15 +292,10 @@ def run_example(data: st.DataObject, tally: Counter[str]) -> None:
                 assert len(verdicts) == whole + 1, "a cut page applies exactly the whole batches before the cut"
                 if whole:
                     tally["truncated-kept-prefix"] += 1
-                    event("a cut page still applied whole batches")
             check_holdings(receiver, truth)
             check_applied_once(receiver)
             assert before <= set(receiver.applied)
             remember(receiver)
-
-        for status, name in ((Status.DUPLICATE, "duplicate"), (Status.GAP, "gap")):
-            if tally[status.value]:
-                event(f"a {name} verdict")
 
         # -- reliable sessions: one pass up then down suffices; a second one moves nothing
         reliable_sync(net, truth)
@@ -313,18 +307,6 @@ def run_example(data: st.DataObject, tally: Counter[str]) -> None:
         net.close()
 
 
-@pytest.fixture
-def memoised_key_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cache the pure-Python Ed25519 point check by key bytes (it raises the same way on a miss).
-
-    Each store re-validates every member key whenever `county/*` grows (about
-    2.4 ms a key), which would dominate this test's run time; the result is a
-    pure function of the 32 bytes, so caching it changes nothing else.
-    """
-    monkeypatch.setattr(curve, "check_public_point", functools.lru_cache(maxsize=None)(curve.check_public_point))
-
-
-@pytest.mark.usefixtures("memoised_key_checks")
 def test_honest_nodes_converge_over_lossy_links() -> None:
     per_example: list[Counter[str]] = []
 
@@ -346,14 +328,15 @@ def test_honest_nodes_converge_over_lossy_links() -> None:
     summary = ", ".join(f"{k} {v:.0%}" for k, v in sorted(share.items()))
     print(f"\n{n} examples; share of examples that saw: {summary}")
     assert n >= EXAMPLES
+    # about half the lowest share seen over a dozen runs (each run's shares vary widely)
     for what, least in (
-        ("redelivered", 0.3),
-        ("drop", 0.3),
-        ("truncate", 0.3),
-        ("truncated-kept-prefix", 0.1),
-        (Status.DUPLICATE.value, 0.3),
-        (Status.GAP.value, 0.2),
+        ("redelivered", 0.35),
+        ("drop", 0.35),
+        ("truncate", 0.35),
+        ("truncated-kept-prefix", 0.05),
+        (Status.DUPLICATE.value, 0.35),
+        (Status.GAP.value, 0.06),
         ("overlap", 0.05),
-        ("stale-vector", 0.3),
+        ("stale-vector", 0.5),
     ):
         assert share.get(what, 0) >= least, f"only {share.get(what, 0):.0%} of examples saw {what}: {summary}"

@@ -896,10 +896,24 @@ def test_control_may_push_allows_the_holding_rule(directory: Directory, sender: 
     assert routing.may_push(sender, receiver, feed, directory)
 
 
+def test_a_receiver_refuses_a_feed_the_holding_rule_keeps_from_it(net: Network) -> None:
+    """A faulty or hostile sender cannot hand a village its neighbour's cases (personal data)."""
+    v11, v12 = net.nodes["v11"], net.nodes["v12"]
+    append(v12, "v12/up", {"name": "赵德明"})
+    before = snapshot(v11)
+    verdict = v11.store.receive(v12.store.read_batch(Range("v12/up", 1, 1)))
+    assert [o.status for o in verdict.outcomes] == [Status.FORBIDDEN]
+    assert "v11 must not hold feed v12/up" in verdict.outcomes[0].reason
+    assert snapshot(v11) == before
+
+
 def test_village_holding_a_neighbours_feed_sends_it_nowhere(net: Network) -> None:
-    """Even if v11 somehow holds v12's cases, planning by may_push sends t1 nothing of them."""
+    """Even if v11 somehow holds v12's cases (an old copy), planning by may_push sends t1 nothing of them."""
     v11, v12, t1 = net.nodes["v11"], net.nodes["v12"], net.nodes["t1"]
     append(v12, "v12/up", {"name": "赵德明"})
+    v11.store.conn.execute("DELETE FROM meta WHERE key = 'node'")  # a store that does not know who it is
+    v11.store.conn.commit()
+    v11.store._node_id = None
     assert v11.store.receive(v12.store.read_batch(Range("v12/up", 1, 1))).ok  # v11 now holds v12/up
     before = snapshot(t1)
     assert exchange(v11, t1, net.directory()) == []
