@@ -89,6 +89,11 @@ def redeem(store: Store, key: SigningKey, request: EnrolRequest, *, now_ms: int)
         raise AuthorizationError("unknown enrolment token", hint="check the token, or ask the county for a new one")
     _, role, division, parent, node, expires_ms, used_ms = row
     if used_ms is not None:
+        pub = request.verify()
+        member = store.directory().get(node)
+        if member is not None and member.key.raw == pub.raw and member.revocation is None:
+            # the same new node asking again (its first answer was lost): answer again
+            return {"division": member.division, "node": node, "parent": member.parent, "pubkey": pub.hex, "role": member.role}
         raise AuthorizationError("this enrolment token has already been used", hint="ask the county for a new one")
     if now_ms > expires_ms:
         raise AuthorizationError("this enrolment token has expired", hint="ask the county for a new one")

@@ -40,13 +40,18 @@ def enrol(
     """Generate this node's key here, prove it to the county through `parent_url`, save the node."""
     token = enrolment.Token.parse(token_text)
     data.create()
+    pending = data.path / "node.key.pending"  # kept until enrolment succeeds, so a retry proves the same key
     try:
         passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
         if passphrase_env and not passphrase:
             raise AuthorizationError(
                 f"${passphrase_env} is empty", hint="set it to the passphrase that will protect this node's key"
             )
-        key = SigningKey.generate()
+        if pending.exists():
+            key = SigningKey.from_pem(pending.read_bytes(), passphrase)
+        else:
+            key = SigningKey.generate()
+            pending.write_bytes(key.to_pem(passphrase))
         request = enrolment.EnrolRequest.make(token, key)
         client = ParentClient(parent_url, key=None, node_id=token.node, county=token.county)
         answer = client.enroll(enrolment.encode_message(request, since))
@@ -79,6 +84,7 @@ def enrol(
         )
         data.save_key(key, passphrase)
         data.save(config)
+        pending.unlink()
     except BaseException:
         for p in (data.key_path, data.config_path):
             if p.exists():
@@ -136,6 +142,7 @@ class ChildNode:
                         pool=self.pool,
                         progress=progress,
                         max_page_bytes=self.page_bytes,
+                        is_parent=parent_id == self.config.parent,
                     )
                     state.set_state(store, last_parent=parent_id)
                     return report

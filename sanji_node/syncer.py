@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from sync_protocol import routing, session
 from sync_protocol.batches import decode_page, encode_page
 from sync_protocol.errors import SyncError
-from sync_protocol.feeds import feed_of
 from sync_protocol.http_client import ParentClient
 from sync_protocol.planning import restrict
 from sync_protocol.sqlite_store import Store
@@ -65,6 +64,7 @@ def sync_once(
     max_page_bytes: int = 4 * 1024 * 1024,
     progress: Progress | None = None,
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    is_parent: bool = True,
 ) -> SyncReport:
     """Run one session with `parent_id` through `client`; raise TransportError if the link fails."""
     report = SyncReport()
@@ -74,12 +74,14 @@ def sync_once(
     directory = store.directory()
     shared = session.shared(node_id, parent_id, directory)
     reply = client.hello(session.Hello.of(store.vector(), shared))
-    state.record_acks(store, reply.own, clock_ms())
+    record_acks = state.record_acks if is_parent else (lambda *_: None)  # a fallback's holdings are not the parent's
+    record_acks(store, reply.own, clock_ms())
     report.recovered = session.must_recover(store.vector(), reply.own)
     if reply.match:
         report.noop = True
     else:
         theirs = dict(reply.vector or {})
+        record_acks(store, theirs, clock_ms())  # what the parent holds: the base of a bundle for it
         for feed in diverged_feeds(store, theirs):
             # The parent holds a different entry at its head seq than we do (a laptop restored from an
             # old backup wrote on while offline). Send from that seq, so the parent sees the fork,
@@ -101,12 +103,11 @@ def sync_once(
             report.pushed_batches += len(page)
             report.pushed_entries += sum(r.count for r in page)
             report.refused += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.refused]
-            state.record_acks(
-                store, {f: v for f, v in pushed.vector.items() if feed_of(f).author == node_id}, clock_ms()
-            )
+            record_acks(store, pushed.vector, clock_ms())
             note("push", report.pushed_entries, total)
         while True:
-            data, more = client.pull(restrict(store.vector(), shared), max_page_bytes)
+            before = restrict(store.vector(), shared)
+            data, more = client.pull(before, max_page_bytes)
             batches = decode_page(data)
             verdicts = store.receive_many(batches, pool)
             accepted = sum(len(o.entries) for v in verdicts for o in v.outcomes if o.status is Status.ACCEPTED)
@@ -119,7 +120,8 @@ def sync_once(
                 if o.error and o.status is not Status.FORK
             ]
             note("pull", report.pulled_entries, 0)
-            if not more or not batches or not accepted:
+            if not more or not batches or restrict(store.vector(), shared) == before:
+                # done, or a page that moved nothing (e.g. all quarantined): stop rather than loop
                 break
     report.requests = client.requests - start_requests
     state.set_state(store, last_success_ms=clock_ms(), last_error="", last_report=report.summary())

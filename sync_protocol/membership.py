@@ -143,7 +143,8 @@ class Directory:
             parent_division = p.division
         division = check_division(body["division"], role, self.county, parent_division)
         holder = self._divisions.get(division)
-        if holder is not None and role != COUNTY:
+        held = self._members.get(holder) if holder is not None else None
+        if held is not None and held.revocation is None and role != COUNTY:  # a revoked node frees its code
             raise ProtocolError(
                 f"division code {division} already belongs to node {holder}",
                 hint="each node has its own 统计用区划代码",

@@ -1,0 +1,117 @@
+"""County-side pieces without HTTP: tokens, replacement laptops, catalog releases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from county_server import catalog, tokens
+from sync_protocol.enrolment import EnrolRequest, Token
+from sync_protocol.entries import Record
+from sync_protocol.errors import AuthorizationError, ProtocolError
+from sync_protocol.keys import SigningKey
+from sync_protocol.membership import KIND_REVOKE
+
+from .network import Network, build_network
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Network:
+    n = build_network(tmp_path)
+    tokens.token_migrations.apply(n.county.store.db)
+    yield n
+    n.close()
+
+
+def issue(net: Network, node: str, division: str, parent: str = "t1", now: int = 1_000) -> Token:
+    return tokens.issue(net.county.store, role="village", division=division, parent=parent, node=node, now_ms=now,
+                        ttl_ms=3_600_000, random_bytes=bytes(range(21))).token  # fmt: skip
+
+
+def test_a_token_is_redeemed_once_but_a_lost_answer_can_be_asked_again(net: Network) -> None:
+    token = issue(net, "v13", "430321101203")
+    key = SigningKey.from_seed(b"\x13" * 32)
+    first = tokens.redeem(net.county.store, net.county.key, EnrolRequest.make(token, key), now_ms=2_000)
+    again = tokens.redeem(net.county.store, net.county.key, EnrolRequest.make(token, key), now_ms=3_000)
+    assert first == again and first["node"] == "v13"
+    with pytest.raises(AuthorizationError, match="already been used"):
+        tokens.redeem(
+            net.county.store, net.county.key, EnrolRequest.make(token, SigningKey.from_seed(b"\x14" * 32)), now_ms=3_000
+        )
+    assert len([m for m in net.county.store.directory() if m.node == "v13"]) == 1
+
+
+def test_expired_forged_and_foreign_tokens_are_refused(net: Network) -> None:
+    token = issue(net, "v13", "430321101203")
+    key = SigningKey.from_seed(b"\x13" * 32)
+    with pytest.raises(AuthorizationError, match="expired"):
+        tokens.redeem(net.county.store, net.county.key, EnrolRequest.make(token, key), now_ms=10**12)
+    forged = Token(token.county, token.node, token.token_id, "A" * 26, token.root_fingerprint)
+    with pytest.raises(AuthorizationError, match="unknown enrolment token"):
+        tokens.redeem(net.county.store, net.county.key, EnrolRequest.make(forged, key), now_ms=2_000)
+    other = Token("430322", token.node, token.token_id, token.secret, token.root_fingerprint)
+    with pytest.raises(AuthorizationError, match="county 430322"):
+        tokens.redeem(net.county.store, net.county.key, EnrolRequest.make(other, key), now_ms=2_000)
+    wrong_key = EnrolRequest(token, "v13", key.public.hex, SigningKey.from_seed(b"\x99" * 32).sign(b"x"))
+    with pytest.raises(Exception, match="prove"):
+        tokens.redeem(net.county.store, net.county.key, wrong_key, now_ms=2_000)
+
+
+def test_a_replacement_laptop_takes_over_a_revoked_villages_division(net: Network) -> None:
+    with pytest.raises(ProtocolError, match="already belongs to node v11"):
+        issue(net, "v11-new", "430321101201")
+    net.county.store.append(
+        net.county.key, "county/*",
+        [Record(KIND_REVOKE, "v11", {"last_valid": {}, "node": "v11", "reason": "笔记本丢失"}, 50)],
+    )  # fmt: skip
+    token = issue(net, "v11-new", "430321101201")
+    body = tokens.redeem(
+        net.county.store, net.county.key, EnrolRequest.make(token, SigningKey.from_seed(b"\x21" * 32)), now_ms=2_000
+    )
+    assert body["division"] == "430321101201" and body["node"] == "v11-new"
+
+
+def test_token_strings_round_trip_and_fit_a_qr_code(net: Network) -> None:
+    token = issue(net, "v13", "430321101203")
+    text = str(token)
+    assert Token.parse(text) == token and Token.parse(text.lower()) == token
+    assert set(text) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ .-")  # QR alphanumeric mode
+    with pytest.raises(ProtocolError, match="not an enrolment token"):
+        Token.parse("SJ1.430321.garbage")
+
+
+def test_catalog_release_is_atomic_and_names_every_bad_row(net: Network, tmp_path: Path) -> None:
+    demo = json.loads(
+        (Path(__file__).resolve().parents[1] / "county_server" / "data" / "demo_catalog.json").read_text("utf-8")
+    )
+    items = demo["items"][:10]
+    items[2] = {**items[2], "task_code": ""}
+    items[5] = {**items[5], "legal_days": 20, "promised_days": 999}
+    items[7] = {**items[7], "task_code": items[0]["task_code"]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"items": items}, ensure_ascii=False), encoding="utf-8")
+    before = net.county.store.vector()["county/*"]
+    with pytest.raises(ProtocolError) as info:
+        catalog.import_release(net.county.store, net.county.key, path, now_ms=5)
+    message = info.value.message
+    assert (
+        "3 处错误" in message
+        and "第 3 行 task_code" in message
+        and "第 6 行 promised_days" in message
+        and "第 8 行 task_code" in message
+    )
+    assert net.county.store.vector()["county/*"] == before  # nothing imported
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"items": demo["items"]}, ensure_ascii=False), encoding="utf-8")
+    assert catalog.import_release(net.county.store, net.county.key, good, now_ms=5) == {
+        "version": 1,
+        "count": len(demo["items"]),
+    }
+    csv_path = tmp_path / "items.csv"
+    csv_path.write_text(
+        "task_code,name,legal_days,promised_days\nT1,高龄津贴申请,20,10\nT2,生育登记,abc,1\n", encoding="utf-8"
+    )
+    with pytest.raises(ProtocolError, match="第 3 行 legal_days"):
+        catalog.import_release(net.county.store, net.county.key, csv_path, now_ms=6)
