@@ -150,11 +150,15 @@ def nodes(data_dir: str, as_json: bool) -> None:
         seen = {r["node"]: r for r in store.db.query("SELECT * FROM peers")}
         rows = []
         for m in directory:
+            direct = m.node in seen
             back, oldest = (
                 state.backlog(store, m.node, lambda f, n=m.node: routing.should_hold(n, f, directory))
-                if m.role != COUNTY
-                else (0, None)
+                if m.role != COUNTY and direct
+                else (None, None)
             )
+            latest = store.conn.execute(
+                "SELECT MAX(hlc) FROM entries WHERE feed LIKE ? ESCAPE '\\'", (m.node.replace("_", "\\_") + "/%",)
+            ).fetchone()[0]
             rows.append(
                 {
                     "node": m.node,
@@ -163,6 +167,7 @@ def nodes(data_dir: str, as_json: bool) -> None:
                     "division": m.division,
                     "revoked": m.revocation is not None,
                     "last_seen_ms": seen.get(m.node, {}).get("last_seen_ms"),
+                    "latest_entry_ms": latest // 1000 if latest else None,
                     "backlog": back,
                     "oldest_unsent_hlc": oldest,
                 }
@@ -173,13 +178,16 @@ def nodes(data_dir: str, as_json: bool) -> None:
         frozen_by_author[f["feed"].split("/")[0]] = frozen_by_author.get(f["feed"].split("/")[0], 0) + 1
 
     def text() -> str:
-        lines = [f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<22}{'待下发':>8}  最早未下发"]
+        lines = [f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<22}{'最新数据':<22}{'待下发':>8}  最早未下发"]
         for r in rows:
             flag = " [已吊销]" if r["revoked"] else ""
             fork = f" [分叉 {frozen_by_author[r['node']]}]" if r["node"] in frozen_by_author else ""
             oldest = fmt_ms(r["oldest_unsent_hlc"] // 1000) if r["oldest_unsent_hlc"] else "-"
+            seen_at = fmt_ms(r["last_seen_ms"]) if r["last_seen_ms"] else ("经乡镇转送" if r["role"] == "village" else "从未")
+            latest = fmt_ms(r["latest_entry_ms"]) if r["latest_entry_ms"] else "-"
+            backlog = "-" if r["backlog"] is None else str(r["backlog"])
             lines.append(
-                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{fmt_ms(r['last_seen_ms']):<22}{r['backlog']:>8}  {oldest}{flag}{fork}"
+                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{seen_at:<22}{latest:<22}{backlog:>8}  {oldest}{flag}{fork}"
             )
         return "\n".join(lines)
 
