@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from sanji_node import state
+from sanji_node.bundles import accepted, write_bundle
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
 from sanji_node.serving import serve as serve_app
@@ -183,7 +184,9 @@ def nodes(data_dir: str, as_json: bool) -> None:
             flag = " [已吊销]" if r["revoked"] else ""
             fork = f" [分叉 {frozen_by_author[r['node']]}]" if r["node"] in frozen_by_author else ""
             oldest = fmt_ms(r["oldest_unsent_hlc"] // 1000) if r["oldest_unsent_hlc"] else "-"
-            seen_at = fmt_ms(r["last_seen_ms"]) if r["last_seen_ms"] else ("经乡镇转送" if r["role"] == "village" else "从未")
+            seen_at = (
+                fmt_ms(r["last_seen_ms"]) if r["last_seen_ms"] else ("经乡镇转送" if r["role"] == "village" else "从未")
+            )
             latest = fmt_ms(r["latest_entry_ms"]) if r["latest_entry_ms"] else "-"
             backlog = "-" if r["backlog"] is None else str(r["backlog"])
             lines.append(
@@ -204,9 +207,7 @@ def nodes(data_dir: str, as_json: bool) -> None:
 @click.option("--reason", required=True, help="why, e.g. 笔记本丢失")
 @handle_errors
 def revoke(data_dir: str, node: str, reason: str) -> None:
-    data = DataDir(data_dir)
-    config = data.load()
-    key = data.load_key(config)
+    data, config, key = county(data_dir)
     with open_county_store(data) as store:
         if store.directory().get(node) is None:
             raise StoreError(f"no enrolled node {node!r}", hint="see `county-server nodes`")
@@ -235,9 +236,7 @@ main.add_command(catalog_group, name="catalog")
 @json_option
 @handle_errors
 def catalog_import(data_dir: str, file: str, as_json: bool) -> None:
-    data = DataDir(data_dir)
-    config = data.load()
-    key = data.load_key(config)
+    data, _, key = county(data_dir)
     with open_county_store(data) as store:
         release = catalog.import_release(store, key, Path(file), now_ms=now_ms())
     emit(as_json, release, f"已发布事项清单第 {release['version']} 版，共 {release['count']} 项（{file}）。")
@@ -249,24 +248,14 @@ def catalog_import(data_dir: str, file: str, as_json: bool) -> None:
 @click.option("--to", "path", required=True, type=click.Path(dir_okay=False), help="the bundle file to write")
 @handle_errors
 def export_bundle(data_dir: str, for_node: str, path: str) -> None:
-    data = DataDir(data_dir)
-    config = data.load()
-    key = data.load_key(config)
+    data, config, key = county(data_dir)
     with open_county_store(data) as store:
-        directory = store.directory()
-        if directory.get(for_node) is None:
-            raise StoreError(f"no enrolled node {for_node!r}")
+        if store.directory().get(for_node) is None:
+            raise StoreError(f"no enrolled node {for_node!r}", hint="see `county-server nodes`")
         rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (for_node,)).fetchall()
-        theirs = {f: (seq, bytes(h)) for f, seq, h in rows}
-        out = Path(path)
-        tmp = out.with_name(out.name + ".part")
-        with tmp.open("wb") as f:
-            writer = store.export_bundle(
-                f, key=key, source=config.node_id, theirs=theirs,
-                wanted=lambda feed: routing.may_push(config.node_id, for_node, feed, directory), created=now_ms(), target=for_node,
-            )  # fmt: skip
-        os.replace(tmp, out)
-    click.echo(f"已写出数据包 {out}（{writer.batches} 批，供 {for_node}）。")
+        theirs = {f: (seq, bytes(h)) for f, seq, h in rows}  # what it held at its last pull, if it ever pulled here
+        n = write_bundle(store, Path(path), key=key, source=config.node_id, target=for_node, theirs=theirs)
+    click.echo(f"已写出数据包 {path}（{n} 批，供 {for_node}）。")
 
 
 @main.command(
@@ -277,19 +266,23 @@ def export_bundle(data_dir: str, for_node: str, path: str) -> None:
 @json_option
 @handle_errors
 def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
-    data = DataDir(data_dir)
-    config = data.load()
-    key = data.load_key(config)
+    data, _, key = county(data_dir)
     with open_county_store(data) as store, open(file, "rb") as f:
         verdicts = store.import_bundle(f, name=file)
-        accepted = sum(len(o.entries) for v in verdicts for o in v.outcomes if o.status.value == "accepted")
-        authors = {o.feed.split("/")[0] for v in verdicts for o in v.outcomes if o.status.value == "accepted"}
-        receipts.write_receipts(store, key, authors, now_ms() * 1000)
+        new, authors = accepted(verdicts)
+        receipts.write_receipts(store, key, authors, now_ms() * 1000)  # committed here: receipt it
     emit(
         as_json,
-        {"file": file, "batches": len(verdicts), "accepted": accepted},
-        f"已导入 {file}：{len(verdicts)} 批，新增 {accepted} 条。",
+        {"file": file, "batches": len(verdicts), "accepted": new},
+        f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条。",
     )
+
+
+def county(data_dir: str) -> tuple[DataDir, NodeConfig, SigningKey]:
+    """The county's data directory, configuration and root key."""
+    data = DataDir(data_dir)
+    config = data.load()
+    return data, config, data.load_key(config)
 
 
 if __name__ == "__main__":  # pragma: no cover

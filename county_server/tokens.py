@@ -93,7 +93,13 @@ def redeem(store: Store, key: SigningKey, request: EnrolRequest, *, now_ms: int)
         member = store.directory().get(node)
         if member is not None and member.key.raw == pub.raw and member.revocation is None:
             # the same new node asking again (its first answer was lost): answer again
-            return {"division": member.division, "node": node, "parent": member.parent, "pubkey": pub.hex, "role": member.role}
+            return {
+                "division": member.division,
+                "node": node,
+                "parent": member.parent,
+                "pubkey": pub.hex,
+                "role": member.role,
+            }
         raise AuthorizationError("this enrolment token has already been used", hint="ask the county for a new one")
     if now_ms > expires_ms:
         raise AuthorizationError("this enrolment token has expired", hint="ask the county for a new one")

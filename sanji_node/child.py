@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync_protocol import compression, enrolment, routing
+from sync_protocol import compression, enrolment
 from sync_protocol.batches import decode_page
 from sync_protocol.errors import AuthorizationError, SyncError, TransportError
 from sync_protocol.http_client import ParentClient
@@ -19,6 +19,7 @@ from sync_protocol.verify import Verdict
 from sync_protocol.verify_pool import VerifyPool
 
 from . import state
+from .bundles import write_bundle
 from .cli import now_ms
 from .config import DataDir, NodeConfig
 from .syncer import Progress, SyncReport, record_failure, sync_once
@@ -200,21 +201,8 @@ class ChildNode:
         """A bundle of what `for_node` (default: the parent) lacks, by what it said it held at the last sync."""
         target = for_node or self.config.parent or ""
         with self.open_store() as store:
-            directory = store.directory()
             theirs = _known_vector(store, target, self.config)
-            tmp = path.with_name(path.name + ".part")
-            with tmp.open("wb") as out:
-                writer = store.export_bundle(
-                    out,
-                    key=self.key,
-                    source=self.config.node_id,
-                    theirs=theirs,
-                    wanted=lambda f: routing.may_push(self.config.node_id, target, f, directory),
-                    created=now_ms(),
-                    target=target,
-                )
-            os.replace(tmp, path)
-            return writer.batches
+            return write_bundle(store, path, key=self.key, source=self.config.node_id, target=target, theirs=theirs)
 
     def import_bundle(self, path: Path) -> list[Verdict]:
         with self.open_store() as store, path.open("rb") as f:

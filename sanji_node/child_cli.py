@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .bundles import accepted
 from .child import ChildNode, apply_county_feed, enrol
 from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
 from .config import DataDir
@@ -107,11 +108,11 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
     @handle_errors
     def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
         verdicts = ChildNode.load(data_dir).import_bundle(Path(file))
-        accepted = sum(len(o.entries) for v in verdicts for o in v.outcomes if o.status.value == "accepted")
+        new, _ = accepted(verdicts)
         emit(
             as_json,
-            {"file": file, "batches": len(verdicts), "accepted": accepted},
-            f"已导入 {file}：{len(verdicts)} 批，新增 {accepted} 条。",
+            {"file": file, "batches": len(verdicts), "accepted": new},
+            f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条。",
         )
 
 
