@@ -128,96 +128,28 @@ def main() -> None:
         p, county_url = start("county", county, port_of(0), logs)
         procs.append(p)
         urls = {"county": county_url}
+        def enrol(program: str, name: str, division: str, parent: str, parent_url: str, port: int, *extra: str) -> None:
+            token = json.loads(run("county", "enroll", "--data", str(county), "--role", program, "--division", division,
+                                   "--parent", parent, "--node-id", name, "--json"))["token"]  # fmt: skip
+            run(program, "init", "--data", str(base / name), "--parent", parent_url, "--token", token, "--port", str(port), *extra)
+
         for name, (division, _label, offset) in TOWNSHIPS.items():
-            data = base / name
-            port = port_of(offset)
             if fresh:
-                token = json.loads(
-                    run(
-                        "county",
-                        "enroll",
-                        "--data",
-                        str(county),
-                        "--role",
-                        "township",
-                        "--division",
-                        division,
-                        "--node-id",
-                        name,
-                        "--json",
-                    )
-                )["token"]
-                run(
-                    "township",
-                    "init",
-                    "--data",
-                    str(data),
-                    "--parent",
-                    county_url,
-                    "--token",
-                    token,
-                    "--port",
-                    str(port),
-                )
-            p, urls[name] = start("township", data, port, logs, "--sync-interval", "5", "--max-backoff", "30")
+                enrol("township", name, division, "county", county_url, port_of(offset))
+            p, urls[name] = start("township", base / name, port_of(offset), logs, "--sync-interval", "5", "--max-backoff", "30")
             procs.append(p)
         for name, (parent, division, label, offset) in VILLAGES.items():
             data = base / name
-            port = port_of(offset)
             if fresh:
-                token = json.loads(
-                    run(
-                        "county",
-                        "enroll",
-                        "--data",
-                        str(county),
-                        "--role",
-                        "village",
-                        "--division",
-                        division,
-                        "--parent",
-                        parent,
-                        "--node-id",
-                        name,
-                        "--json",
-                    )
-                )["token"]
-                run(
-                    "village",
-                    "init",
-                    "--data",
-                    str(data),
-                    "--parent",
-                    urls[parent],
-                    "--token",
-                    token,
-                    "--fallback",
-                    county_url,
-                    "--port",
-                    str(port),
-                )
+                enrol("village", name, division, parent, urls[parent], port_of(offset), "--fallback", county_url)
                 cases = [
-                    {
-                        "item": ITEMS[(i + len(name)) % len(ITEMS)],
-                        "applicant": {"name": NAMES[(i * 5 + len(name)) % len(NAMES)]},
-                        "agent": "代办员",
-                        "notes": f"{label}代办点收件",
-                    }
+                    {"item": ITEMS[(i + len(name)) % len(ITEMS)], "applicant": {"name": NAMES[(i * 5 + len(name)) % len(NAMES)]},
+                     "agent": "代办员", "notes": f"{label}代办点收件"}
                     for i in range(8)
-                ]
-                run(
-                    "village",
-                    "case",
-                    "new",
-                    "--data",
-                    str(data),
-                    "--offline",
-                    "--json",
-                    "-",
-                    stdin=json.dumps(cases, ensure_ascii=False),
-                )
+                ]  # fmt: skip
+                run("village", "case", "new", "--data", str(data), "--offline", "--json", "-", stdin=json.dumps(cases, ensure_ascii=False))
             run("village", "sync", "--data", str(data))
-            p, urls[name] = start("village", data, port, logs, "--sync-interval", "10", "--max-backoff", "60")
+            p, urls[name] = start("village", data, port_of(offset), logs, "--sync-interval", "10", "--max-backoff", "60")
             procs.append(p)
         time.sleep(1)
         print("\n三级演示已启动 Sanji three-tier demo is running:\n")
