@@ -12,6 +12,7 @@ from typing import Any
 from sync_protocol import compression, enrolment
 from sync_protocol.batches import decode_page
 from sync_protocol.errors import AuthorizationError, SyncError, TransportError
+from sync_protocol.feeds import feed_of
 from sync_protocol.http_client import ParentClient
 from sync_protocol.keys import PublicKey, SigningKey
 from sync_protocol.sqlite_store import Store
@@ -161,8 +162,10 @@ class ChildNode:
             acks = state.parent_acks(store)
             vector = store.vector()
             own = {f: seq for f, (seq, _) in vector.items() if f.split("/")[0] == self.config.node_id}
-            waiting = {f: seq - acks.get(f, 0) for f, seq in own.items() if seq > acks.get(f, 0)}
             county_receipts = receipts_for(store, self.config)
+            for f, seq in county_receipts.items():
+                acks[f] = max(acks.get(f, 0), seq)  # committed at the county: held by the parent on the way
+            waiting = {f: seq - acks.get(f, 0) for f, seq in own.items() if seq > acks.get(f, 0)}
             up = f"{self.config.node_id}/up"
             cases = [
                 {
@@ -211,11 +214,15 @@ class ChildNode:
 
 def _known_vector(store: Store, target: str, config: NodeConfig) -> dict[str, tuple[int, bytes]]:
     """What `target` is known to hold: its acks if it is our parent, its last pull if it is our child."""
-    if target == config.parent:
-        rows = store.conn.execute("SELECT feed, seq, hash FROM parent_acks").fetchall()
-    else:
+    if target != config.parent:
         rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (target,)).fetchall()
-    return {f: (seq, bytes(h)) for f, seq, h in rows}
+        return {f: (seq, bytes(h)) for f, seq, h in rows}
+    known = {f: (seq, bytes(h)) for f, seq, h in store.conn.execute("SELECT feed, seq, hash FROM parent_acks")}
+    below = {config.node_id, *store.directory().descendants(config.node_id)}
+    for feed, (seq, h) in store.vector().items():
+        if feed_of(feed).author not in below and seq > known.get(feed, (0, b""))[0]:
+            known[feed] = (seq, h)  # it came from above: the parent holds at least as much
+    return known
 
 
 def receipts_for(store: Store, config: NodeConfig) -> dict[str, int]:

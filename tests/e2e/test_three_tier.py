@@ -10,7 +10,8 @@ import requests
 
 from sync_protocol import session
 from sync_protocol.auth import sign_request
-from sync_protocol.batches import encode_page
+from sync_protocol.batches import decode_batch, encode_page
+from sync_protocol.bundle import iter_bundle
 from sync_protocol.errors import AuthorizationError
 from sync_protocol.http_client import ParentClient
 from sync_protocol.keys import PublicKey, SigningKey
@@ -157,6 +158,9 @@ def test_bundles_carry_a_village_without_network(three_tier: Cluster) -> None:
     c.run("v12", "case", "new", "--offline", "--json", "-", input=json.dumps(cases, ensure_ascii=False))
     bundle = c.root / "v12-usb.sjb"
     c.run("v12", "export-bundle", "--to", str(bundle))
+    with bundle.open("rb") as f:
+        feeds = {decode_batch(item).feed for item in iter_bundle(f) if isinstance(item, bytes)}
+    assert feeds == {"v12/up"}  # only what the township lacks: nothing it sent down itself
     # a damaged copy is refused whole, with the file named
     damaged = c.root / "v12-damaged.sjb"
     raw = bytearray(bundle.read_bytes())
