@@ -177,7 +177,13 @@ def run_once(n: int, batch: int, tmp: Path, run: int, pool: VerifyPool) -> dict[
     author.close()
     receiver.close()
     size = sum(len(r[6]) for r in rows) / n
-    return {"create": n / t_create, "apply": n / t_apply, "apply_serial": n / t_serial, "raw": n / t_raw, "entry_bytes": size}
+    return {
+        "create": n / t_create,
+        "apply": n / t_apply,
+        "apply_serial": n / t_serial,
+        "raw": n / t_raw,
+        "entry_bytes": size,
+    }
 
 
 def check(verdicts: list, batch: int, n: int) -> None:  # type: ignore[type-arg]
@@ -205,7 +211,9 @@ def main() -> None:
         f"entries: {args.entries} in batches of {args.batch}, ~{best['entry_bytes']:.0f} bytes body each, best of {args.repeat}"
     )
     print(f"(a) create-and-sign:      {best['create']:>10,.0f} entries/s")
-    print(f"(b) verify-and-apply:     {best['apply']:>10,.0f} entries/s  (checked in {pool.workers} worker processes, applied in order)")
+    print(
+        f"(b) verify-and-apply:     {best['apply']:>10,.0f} entries/s  (checked in {pool.workers} worker processes, applied in order)"
+    )
     print(f"    same, in one process: {best['apply_serial']:>10,.0f} entries/s")
     print(f"(c) raw executemany:      {best['raw']:>10,.0f} entries/s")
     ratio = best["apply"] / best["raw"]

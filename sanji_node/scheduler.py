@@ -42,6 +42,7 @@ class SyncScheduler:
         self.failures = 0
         self.last_error: str | None = None
         self._lock = threading.Lock()
+        self._again = threading.Event()  # a "sync now" that arrived while a run was going
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._job_id = "sanji-sync"
 
@@ -57,7 +58,9 @@ class SyncScheduler:
 
     def _run(self) -> None:
         if not self._lock.acquire(blocking=False):
+            self._again.set()
             return
+        self._again.clear()
         try:
             self.job()
             self.failures, self.last_error = 0, None
@@ -76,10 +79,18 @@ class SyncScheduler:
         finally:
             self._lock.release()
             if self._scheduler.running:
-                self._schedule(next_delay(self.failures, self.interval_s, self.max_backoff_s, self.rand()))
+                # data that arrived during this run goes up at once, not at the next interval
+                again = self._again.is_set() and self.failures == 0
+                self._schedule(
+                    0 if again else next_delay(self.failures, self.interval_s, self.max_backoff_s, self.rand())
+                )
 
     def sync_now(self) -> None:
-        self._schedule(0)
+        """Sync as soon as possible; if a sync is running, run another right after it."""
+        if self._lock.locked():
+            self._again.set()
+        else:
+            self._schedule(0)
 
     def stop(self) -> None:
         if self._scheduler.running:

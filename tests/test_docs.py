@@ -61,7 +61,9 @@ def test_protocol_doc_points_to_the_golden_vectors() -> None:
 # -- the node programs: every CLI command and every HTTP route is documented ----------------
 
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") if (ROOT / "docs" / "cli.md").exists() else ""
-API_DOC = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8") if (ROOT / "docs" / "http-api.md").exists() else ""
+API_DOC = (
+    (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8") if (ROOT / "docs" / "http-api.md").exists() else ""
+)
 
 
 def cli_commands() -> list[tuple[str, str, list[str]]]:
@@ -87,7 +89,9 @@ def cli_commands() -> list[tuple[str, str, list[str]]]:
     return out
 
 
-@pytest.mark.parametrize(("program", "command", "options"), cli_commands(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    ("program", "command", "options"), cli_commands(), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_every_cli_command_and_option_is_documented(program: str, command: str, options: list[str]) -> None:
     heading = f"{program} {command}"
     assert heading in CLI_DOC, f"`{heading}` is not in docs/cli.md"
