@@ -11,20 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from sanji_node.state import KIND_RECEIPT, receipt_marks
 from sync_protocol.entries import Record
 from sync_protocol.feeds import feed_of
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
-
-KIND_RECEIPT = "sync.receipt"
-
-
-def receipted(store: Store, target_feed: str) -> dict[str, int]:
-    rows = store.conn.execute(
-        "SELECT key, MAX(json_extract(CAST(body AS TEXT), '$.seq')) FROM entries WHERE feed = ? AND kind = ? GROUP BY key",
-        (target_feed, KIND_RECEIPT),
-    )
-    return {k: int(s) for k, s in rows}
 
 
 def write_receipts(store: Store, key: SigningKey, authors: set[str], hlc: int) -> int:
@@ -36,7 +27,7 @@ def write_receipts(store: Store, key: SigningKey, authors: set[str], hlc: int) -
         if author == root:
             continue
         target = f"{root}/{author}"
-        done = receipted(store, target)
+        done = receipt_marks(store, author)
         for feed, (seq, h) in vector.items():
             if feed_of(feed).author == author and seq > done.get(feed, 0):
                 due[target].append(Record(KIND_RECEIPT, feed, {"feed": feed, "hash": h.hex(), "seq": seq}, hlc))

@@ -227,11 +227,7 @@ def _known_vector(store: Store, target: str, config: NodeConfig) -> dict[str, tu
 
 def receipts_for(store: Store, config: NodeConfig) -> dict[str, int]:
     """县级已接收: the county's receipts for this node's feeds, from the feed county/<node>."""
-    rows = store.conn.execute(
-        "SELECT key, MAX(json_extract(CAST(body AS TEXT), '$.seq')) FROM entries WHERE feed = ? AND kind = 'sync.receipt' GROUP BY key",
-        (f"{config.root_node}/{config.node_id}",),
-    )
-    return {k: int(v) for k, v in rows}
+    return state.receipt_marks(store, config.node_id)
 
 
 def apply_county_feed(store: Store, answer: dict[str, Any]) -> list[Verdict]:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from sync_protocol.entries import Entry
 from sync_protocol.planning import Vector
 from sync_protocol.sqlite_store import FoldHook, Store
 
@@ -52,11 +53,50 @@ def record_resent(store: Store, node: str, batches: int) -> None:
             store.conn.execute("UPDATE peers SET resent_batches = resent_batches + ? WHERE node = ?", (batches, node))
 
 
+KIND_RECEIPT = "sync.receipt"
+
+
+@node_migrations()
+def m004_receipt_marks(db: sqlite_utils.Database) -> None:
+    """The newest county receipt per feed, folded from `sync.receipt` entries (so nobody scans them)."""
+    db.execute("CREATE TABLE receipt_marks (feed TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute(
+        "INSERT INTO receipt_marks (feed, seq) SELECT key, MAX(json_extract(CAST(body AS TEXT), '$.seq')) "
+        "FROM entries WHERE kind = ? GROUP BY key",
+        (KIND_RECEIPT,),
+    )
+
+
+def fold_receipts(db: sqlite_utils.Database, entries: list[Entry]) -> None:
+    """Keep `receipt_marks` in step with the receipts, in the same transaction as the entries."""
+    marks = [(e.key, e.value["seq"]) for e in entries if e.kind == KIND_RECEIPT and isinstance(e.value, dict)]
+    if marks:
+        db.conn.executemany(
+            "INSERT INTO receipt_marks (feed, seq) VALUES (?, ?) "
+            "ON CONFLICT (feed) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            marks,
+        )
+
+
+def receipt_marks(store: Store, author: str) -> dict[str, int]:
+    """县级已接收: the county's newest receipt for each feed `author` writes."""
+    rows = store.conn.execute(
+        "SELECT feed, seq FROM receipt_marks WHERE substr(feed, 1, ?) = ?", (len(author) + 1, author + "/")
+    )
+    return dict(rows.fetchall())
+
+
 def open_store(
     data: DataDir, config: NodeConfig, *, fold: FoldHook | None = None, extra: Callable[[Store], None] | None = None
 ) -> Store:
-    """The node's store, migrated, with its trust anchor set."""
-    store = Store(data.db_path, fold=fold)
+    """The node's store, migrated, with its trust anchor set and the node's own folds first."""
+
+    def folds(db: sqlite_utils.Database, entries: list[Entry]) -> None:
+        fold_receipts(db, entries)
+        if fold is not None:
+            fold(db, entries)
+
+    store = Store(data.db_path, fold=folds)
     node_migrations.apply(store.db)
     if extra is not None:
         extra(store)

@@ -110,6 +110,16 @@ def _meta(data: bytes, limits: Limits) -> tuple[str, int, bytes]:
     return m["feed"], m["seq"], canonical.hex_bytes(m["prev"], HASH_BYTES, "batch meta prev")
 
 
+def peek_feed(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The feed a batch claims, read from its meta alone (nothing else parsed or trusted)."""
+    if data[:4] != BATCH_MAGIC:
+        raise ProtocolError("not a batch (bad magic); this node reads batch format SJB1")
+    c = _Cursor(data)
+    c.pos = 4
+    feed, _, _ = _meta(c.take(c.u32("the meta length"), limits.max_header_bytes, "batch meta"), limits)
+    return feed
+
+
 def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
     if len(data) > limits.max_batch_bytes:
         raise ProtocolError(f"batch is {len(data)} bytes, more than the limit of {limits.max_batch_bytes}")

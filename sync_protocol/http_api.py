@@ -25,7 +25,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from . import PROTOCOL_VERSION, compression, routing, session
 from .auth import Caller, NonceCache, verify_request
-from .batches import decode_batch, decode_page_prefix, encode_page
+from .batches import decode_page_prefix, encode_page, peek_feed
 from .errors import AuthorizationError, ProtocolError, SyncError
 from .limits import DEFAULT_LIMITS, Limits
 from .planning import Vector
@@ -151,7 +151,7 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
         feeds = set()
         for b in batches:
             try:
-                feed = decode_batch(b, limits=ctx.limits).feed
+                feed = peek_feed(b, limits=ctx.limits)
             except ProtocolError as e:
                 raise ProtocolError(f"pushed page holds an unreadable batch: {e.message}") from e
             if not routing.may_push(c.node, ctx.node_id, feed, directory):

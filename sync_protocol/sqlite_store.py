@@ -181,7 +181,9 @@ class Store:
         check_node_id(node_id)
         existing = self.node_id
         if existing is not None and existing != node_id:
-            raise StoreError(f"this database belongs to node {existing}, not {node_id}", hint="use the node's own data directory")
+            raise StoreError(
+                f"this database belongs to node {existing}, not {node_id}", hint="use the node's own data directory"
+            )
         with self.db.atomic():
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('node', ?)", (node_id,))
         self._node_id = node_id
@@ -404,9 +406,21 @@ class Store:
         feed = checked.feed
         me = self.node_id
         # the root's public feed is how every node learns the membership, so everyone takes it
-        if feed and me and checked.error is None and feed != directory.root_feed and not should_hold(me, feed, directory):
-            err = AuthorizationError(f"{me} must not hold feed {feed}", hint="only the nodes the holding rule names receive a feed")
-            return Verdict(feed, checked.head, [Outcome(Status.FORBIDDEN, feed, checked.first, checked.last, err.message, error=err)])
+        if (
+            feed
+            and me
+            and checked.error is None
+            and feed != directory.root_feed
+            and not should_hold(me, feed, directory)
+        ):
+            err = AuthorizationError(
+                f"{me} must not hold feed {feed}", hint="only the nodes the holding rule names receive a feed"
+            )
+            return Verdict(
+                feed,
+                checked.head,
+                [Outcome(Status.FORBIDDEN, feed, checked.first, checked.last, err.message, error=err)],
+            )
         verdict = classify(
             checked,
             directory=directory,
