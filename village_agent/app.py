@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 from sanji_node.child import ChildNode
 
@@ -15,6 +15,18 @@ def create_app(node: ChildNode, *, sync_now: Callable[[], None] | None = None) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     with node.open_store():  # migrate once, before any request
         pass
+
+    @app.before_request
+    def local_only() -> Any:
+        # the app listens on 127.0.0.1; refuse other Host names so a web page cannot reach it by DNS rebinding
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            return jsonify({"code": "not_allowed", "message": f"host {request.host!r} is not this machine"}), 403
+        return None
+
+    @app.errorhandler(404)
+    def not_found(_e: Exception) -> Any:
+        return jsonify({"code": "not_found", "message": "no such route", "hint": "see docs/http-api.md"}), 404
 
     @app.get("/api/v1/status")
     def status() -> Any:

@@ -200,3 +200,16 @@ def _revoked_at(c: Cluster, node: str, who: str) -> bool:
     with store_of(c, node) as s:
         m = s.directory().get(who)
         return m is not None and m.revocation is not None
+
+
+def test_the_village_app_answers_only_on_this_machine(three_tier: Cluster) -> None:
+    c = three_tier
+    n = c.start("v12")
+    try:
+        ok = requests.get((n.url or "") + "/api/v1/status", timeout=10)
+        assert ok.status_code == 200 and ok.json()["node"] == "v12"
+        rebound = requests.get((n.url or "") + "/api/v1/status", headers={"Host": "evil.example:80"}, timeout=10)
+        assert rebound.status_code == 403
+        assert requests.get((n.url or "") + "/nope", timeout=10).json()["code"] == "not_found"
+    finally:
+        c.stop("v12")
