@@ -1,6 +1,6 @@
 """The local three-tier demo: a county, two townships and three villages on 127.0.0.1.
 
-    python scripts/demo.py [--dir DIR] [--keep] [--no-wait]
+    python scripts/demo.py [--dir DIR] [--keep] [--no-wait] [--base-port PORT]
 
 Every node is a real process with its own SQLite file and port, enrolled with a
 one-time token exactly as on real machines. The county publishes the demo
