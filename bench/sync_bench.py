@@ -80,7 +80,6 @@ import json
 import os
 import platform
 import random
-import re
 import shutil
 import signal
 import socket
@@ -714,28 +713,34 @@ class Bench:
             "--node-id", "vb",
         )["token"]  # fmt: skip
         mark = len(c.cli_runs)
-        log("B: timed: a fresh village enrolled and syncing through t1 (village-agent init)")
         t1p = c.nodes["t1"].proxy
         assert t1p is not None
         c.nodes["vb"] = Node("vb", "village", c.root / "vb")
+        init = c.run("vb", "init", "--parent", t1p.url, "--token", token, "--no-sync", label="vb init")  # enrol only
+        log("B: timed: the fresh village's first sync, pulling the catalog through t1 (village-agent sync)")
         t0 = time.perf_counter()
-        init = c.run("vb", "init", "--parent", t1p.url, "--token", token, label="vb init")
+        sync = c.run("vb", "sync", "--json", *self.page, label="vb sync")
         t_end = time.perf_counter()
+        report = json.loads(sync.stdout)
         got = c.query("vb", "SELECT COUNT(DISTINCT key) FROM entries WHERE kind = 'catalog.item'")[0][0]
-        pulled = re.search(r"下载 (\d+) 条", init.stdout)
         wall = t_end - t0
+        inside = report["elapsed_s"]  # timed inside the client process, as the peer times its client
         self.results["B"] = {
             "m": m,
             "avg_item_bytes": avg,
-            "wall_s": round(wall, 3),
-            "docs_per_s": round(m / wall, 1),
+            "wall_s": round(inside, 3),
+            "docs_per_s": round(m / inside, 1),
+            "command_wall_s": round(wall, 3),
+            "command_docs_per_s": round(m / wall, 1),
             "catalog_items_at_village": got,
-            "entries_pulled": int(pulled.group(1)) if pulled else None,
-            "first_sync_ok": "首次同步完成" in init.stdout,
+            "entries_pulled": report["pulled_entries"],
+            "first_sync_ok": got >= m,
             "wire": self.links(t0, t_end, [t1p])["t1"],
             "requests": len(t1p.window(t0, t_end)),
             "village_init_peak_rss_mb": mb(init.maxrss_kb),
-            "note": "wall is `village-agent init`: interpreter start, key generation, enrolment relayed to the county, first sync",
+            "village_sync_peak_rss_mb": mb(sync.maxrss_kb),
+            "note": "docs/s from the sync's own duration (inside the client, as the peer measures); "
+            "command_* include the interpreter's start and imports",
             **self.phase_rss(mark),
         }
 

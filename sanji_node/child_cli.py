@@ -36,6 +36,7 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
     )
     @click.option("--port", default=default_port, show_default=True, help="default port for serve")
     @click.option("--sync-interval", default=60, show_default=True, help="seconds between upstream syncs")
+    @click.option("--no-sync", is_flag=True, help="only enrol; the first sync waits for `sync` or `serve`")
     @handle_errors
     def init(
         data_dir: str,
@@ -45,6 +46,7 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
         passphrase_env: str | None,
         port: int,
         sync_interval: int,
+        no_sync: bool,
     ) -> None:
         data = DataDir(data_dir)
         config, answer = enrol(
@@ -63,6 +65,8 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
         click.echo(
             f"已注册{name}节点 {config.node_id}（区划 {config.division}，上级 {config.parent}），数据目录 {data.path}"
         )
+        if no_sync:
+            return
         try:
             report = ChildNode.load(data_dir).sync()
             click.echo(f"首次同步完成: {report.summary()}")

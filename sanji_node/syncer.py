@@ -37,6 +37,7 @@ class SyncReport:
     refused: list[str] = field(default_factory=list)
     forked: list[str] = field(default_factory=list)
     requests: int = 0
+    elapsed_s: float = 0.0  # the session's own duration, measured in this process
 
     def summary(self) -> str:
         if self.noop:
@@ -68,6 +69,7 @@ def sync_once(
 ) -> SyncReport:
     """Run one session with `parent_id` through `client`; raise TransportError if the link fails."""
     report = SyncReport()
+    started = time.perf_counter()
     start_requests = client.requests
     note = progress or (lambda phase, done, total: None)
     state.set_state(store, last_attempt_ms=clock_ms())
@@ -124,6 +126,7 @@ def sync_once(
                 # done, or a page that moved nothing (e.g. all quarantined): stop rather than loop
                 break
     report.requests = client.requests - start_requests
+    report.elapsed_s = round(time.perf_counter() - started, 4)
     state.set_state(store, last_success_ms=clock_ms(), last_error="", last_report=report.summary())
     return report
 
