@@ -672,8 +672,13 @@ class Bench:
         t_hop1 = time.perf_counter()
         t_end = self.wait_county(["va/up"], before + n, "phase A cases at the county")
         report = json.loads(sync.stdout)
-        wall = t_end - t0
-        hop1 = self.links(t0, t_end, [c.nodes["t1"].proxy])["t1"]  # type: ignore[list-item]
+        t1p = c.nodes["t1"].proxy
+        assert t1p is not None
+        # the session starts at the village's first request (the peer, too, times inside its client);
+        # the interpreter's start before it is reported apart as command_wall_s
+        first = min(r.t_start for r in t1p.window(t0, t_end))
+        wall = t_end - first
+        hop1 = self.links(t0, t_end, [t1p])["t1"]
         hop2 = self.links(t0, t_end, [c.nodes["county"].proxy])["county"]  # type: ignore[list-item]
         self.results["A"] = {
             "n": n,
@@ -681,8 +686,10 @@ class Bench:
             "log_cases_s": round(logged, 2),
             "wall_s": round(wall, 3),
             "docs_per_s": round(n / wall, 1),
-            "hop1_wall_s": round(t_hop1 - t0, 3),
-            "hop1_docs_per_s": round(n / (t_hop1 - t0), 1),
+            "command_wall_s": round(t_end - t0, 3),
+            "command_docs_per_s": round(n / (t_end - t0), 1),
+            "hop1_wall_s": round(report["elapsed_s"], 3),
+            "hop1_docs_per_s": round(n / report["elapsed_s"], 1),
             "forward_tail_s": round(t_end - t_hop1, 3),
             "village_sync_report": report,
             "requests_hop1": hop1["requests"],
