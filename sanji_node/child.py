@@ -104,7 +104,7 @@ class ChildNode:
     key: SigningKey
     pool: VerifyPool | None = None
     fold: Callable[..., None] | None = None
-    page_bytes: int = 4 * 1024 * 1024
+    page_bytes: int = 1024 * 1024
 
     @classmethod
     def load(cls, data_dir: str | Path, **kw: Any) -> ChildNode:

@@ -18,7 +18,7 @@ from .config import DataDir
 from .state import open_store
 
 ROLE_NAMES = {"township": "乡镇", "village": "村"}
-page_option = click.option("--page-kib", default=4096, show_default=True, help="largest page sent or asked for, in KiB")
+page_option = click.option("--page-kib", default=1024, show_default=True, help="largest page sent or asked for, in KiB")
 
 
 def add_child_commands(group: click.Group, role: str, default_port: int) -> None:

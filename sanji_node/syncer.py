@@ -62,7 +62,7 @@ def sync_once(
     node_id: str,
     parent_id: str,
     pool: VerifyPool | None = None,
-    max_page_bytes: int = 4 * 1024 * 1024,
+    max_page_bytes: int = 1024 * 1024,
     progress: Progress | None = None,
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     is_parent: bool = True,
