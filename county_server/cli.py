@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,6 +138,38 @@ def enroll(
             f"{ROLE_NAMES[role]}节点 {issued.node}（区划 {division}，上级 {parent}）的一次性注册码，{fmt_ms(issued.expires_ms)} 前有效:\n\n"
             f"    {issued.token}\n\n"
             "在新机器上运行 init --token <注册码>。此字符串可直接生成二维码 (fits a QR code)."
+        ),
+    )
+
+
+@main.command(name="tokens", help="List the enrolment tokens issued: for whom, until when, used or not.")
+@data_option
+@click.option(
+    "--cancel", "cancel_id", default=None, help="cancel the unused token with this id (the third part of SJ1.…)"
+)
+@json_option
+@handle_errors
+def tokens_command(data_dir: str, cancel_id: str | None, as_json: bool) -> None:
+    with open_county_store(DataDir(data_dir)) as store:
+        if cancel_id:
+            tokens.cancel(store, cancel_id, now_ms=now_ms())
+            click.echo(f"已作废注册码 {cancel_id.upper()}。")
+            return
+        rows = tokens.list_tokens(store)
+    now = now_ms()
+
+    def state_of(r: dict[str, Any]) -> str:
+        return "已使用" if r["used_ms"] else ("已过期" if r["expires_ms"] <= now else "有效")
+
+    emit(
+        as_json,
+        {"tokens": [{**r, "state": state_of(r)} for r in rows]},
+        lambda: "\n".join(
+            [f"{'编号':<10}{'节点':<16}{'角色':<10}{'区划':<14}{'有效期至':<22}状态"]
+            + [
+                f"{r['token_id']:<10}{r['node']:<16}{r['role']:<10}{r['division']:<14}{fmt_ms(r['expires_ms']):<22}{state_of(r)}"
+                for r in rows
+            ]
         ),
     )
 

@@ -124,6 +124,23 @@ def redeem(store: Store, key: SigningKey, request: EnrolRequest, *, now_ms: int)
     return body
 
 
+def cancel(store: Store, token_id: str, *, now_ms: int) -> None:
+    """Make an unused token unusable (expired now)."""
+    with store.db.atomic():
+        row = store.conn.execute(
+            "SELECT used_ms, expires_ms FROM tokens WHERE token_id = ?", (token_id.upper(),)
+        ).fetchone()
+        if row is None:
+            raise ProtocolError(f"no token {token_id!r}", hint="see `county-server tokens`")
+        if row[0] is not None:
+            raise ProtocolError(
+                f"token {token_id} was already used; revoke the node instead", hint="county-server revoke NODE"
+            )
+        store.conn.execute(
+            "UPDATE tokens SET expires_ms = ? WHERE token_id = ?", (min(row[1], now_ms), token_id.upper())
+        )
+
+
 def list_tokens(store: Store) -> list[dict[str, Any]]:
     return list(
         store.db.query(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def net(tmp_path: Path) -> Network:
 
 def issue(net: Network, node: str, division: str, parent: str = "t1", now: int = 1_000) -> Token:
     return tokens.issue(net.county.store, role="village", division=division, parent=parent, node=node, now_ms=now,
-                        ttl_ms=3_600_000, random_bytes=bytes(range(21))).token  # fmt: skip
+                        ttl_ms=3_600_000, random_bytes=hashlib.sha256(node.encode()).digest()[:21]).token  # fmt: skip
 
 
 def test_a_token_is_redeemed_once_but_a_lost_answer_can_be_asked_again(net: Network) -> None:
@@ -115,3 +116,22 @@ def test_catalog_release_is_atomic_and_names_every_bad_row(net: Network, tmp_pat
     )
     with pytest.raises(ProtocolError, match="第 3 行 legal_days"):
         catalog.import_release(net.county.store, net.county.key, csv_path, now_ms=6)
+
+
+def test_tokens_can_be_listed_and_cancelled(net: Network) -> None:
+    token = issue(net, "v13", "430321101203")
+    rows = tokens.list_tokens(net.county.store)
+    assert [(r["token_id"], r["node"], r["used_ms"]) for r in rows] == [(token.token_id, "v13", None)]
+    tokens.cancel(net.county.store, token.token_id.lower(), now_ms=1_500)
+    with pytest.raises(AuthorizationError, match="expired"):
+        tokens.redeem(
+            net.county.store, net.county.key, EnrolRequest.make(token, SigningKey.from_seed(b"\x13" * 32)), now_ms=2_000
+        )
+    with pytest.raises(ProtocolError, match="no token"):
+        tokens.cancel(net.county.store, "NOSUCHID", now_ms=1)
+    fresh = issue(net, "v14", "430321101204")
+    tokens.redeem(
+        net.county.store, net.county.key, EnrolRequest.make(fresh, SigningKey.from_seed(b"\x14" * 32)), now_ms=2_000
+    )
+    with pytest.raises(ProtocolError, match="already used"):
+        tokens.cancel(net.county.store, fresh.token_id, now_ms=3_000)
