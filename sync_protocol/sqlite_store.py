@@ -225,8 +225,7 @@ class Store:
         and shared through `directory_cache` by the stores of one process.
         """
         t = self.trust
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'membership_seq'").fetchone()
-        version = int(row[0]) if row else 0
+        version = self._membership_version()
         if self._directory is not None and self._directory_seq == version:
             return self._directory
         cache_key = (t.county, t.root_node, t.root_key, self._path, version)
@@ -243,6 +242,11 @@ class Store:
                 self.directory_cache[cache_key] = d
         self._directory, self._directory_seq = d, version
         return d
+
+    def _membership_version(self) -> int:
+        """The seq of the last membership entry: changes exactly when the directory does."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'membership_seq'").fetchone()
+        return int(row[0]) if row else 0
 
     def membership(self) -> Membership:
         """The trust anchor and membership entries, as plain data (for worker processes)."""
@@ -468,10 +472,13 @@ class Store:
         """
         if pool is None or len(batches) < 2:
             return [self.receive(b) for b in batches]
-        version = self._feed_seq(self.directory().root_feed)
+        version = self._membership_version()
         checked_batches = zip(batches, pool.check(batches, self.membership(), limits=self.limits), strict=True)
         if self.db.memory:
-            return [self._receive_checked(b, c) for b, c in checked_batches]
+            return [
+                self._receive_checked(b, None if self._membership_version() != version else c)
+                for b, c in checked_batches
+            ]
         # Pipeline: this thread collects and expands the workers' results while a writer
         # thread applies them in order (SQLite releases the GIL while it writes).
         todo: queue.Queue[tuple[bytes, Checked] | None] = queue.Queue(maxsize=4)
@@ -484,7 +491,7 @@ class Store:
                     continue  # drain after a failure; nothing more is applied
                 batch, checked = item
                 try:
-                    stale = self._feed_seq(self.directory().root_feed) != version
+                    stale = self._membership_version() != version  # checked against an older directory
                     out.append(self._receive_checked(batch, None if stale else checked))
                 except BaseException as e:
                     failure.append(e)

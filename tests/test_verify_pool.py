@@ -10,6 +10,7 @@ import pytest
 from sync_protocol.entries import Record
 from sync_protocol.membership import KIND_MEMBER
 from sync_protocol.planning import Range
+from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status
 from sync_protocol.verify_pool import VerifyPool
 
@@ -68,3 +69,27 @@ def test_pool_and_sequential_paths_agree(tmp_path: Path, pool: VerifyPool) -> No
     assert state(a, "t1") == state(b, "t1")
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_batches_of_a_node_enrolled_in_the_same_push_are_checked_again(
+    pool: VerifyPool, tmp_path: Path, in_memory: bool
+) -> None:
+    net = build_network(None if in_memory else tmp_path)
+    distribute_membership(net)
+    county, t1 = net.county, net.nodes["t1"]
+    v13_key = seeded_key("v13")
+    body = {"division": "430321101203", "node": "v13", "parent": "t1", "pubkey": v13_key.public.hex, "role": "village"}
+    county.store.append(county.key, "county/*", [Record(KIND_MEMBER, "v13", body, 60)])
+    county.store.set_node("county")
+    # the new village writes before t1 has heard of it; its batch comes in the same push as its membership
+    scratch = Store(None)
+    scratch.set_trust(county.store.trust)
+    scratch.receive(county.store.read_batch(Range("county/*", 1, 8)))
+    scratch.append(v13_key, "v13/up", [Record("case.new", "c1", {"办件": "生育登记"}, 61)])
+    wire = [county.store.read_batch(Range("county/*", 8, 8)), scratch.read_batch(Range("v13/up", 1, 1))]
+    verdicts = t1.store.receive_many(wire, pool)
+    assert [o.status for v in verdicts for o in v.outcomes] == [Status.ACCEPTED, Status.ACCEPTED]
+    assert t1.store.vector()["v13/up"][0] == 1
+    scratch.close()
+    net.close()
