@@ -623,7 +623,8 @@ class Bench:
         self.results: dict[str, Any] = {}
         self.skipped: dict[str, int] = {}
         self.page = ["--page-kib", str(args.page_kib)] if args.page_kib else []
-        self.tserve = ["--sync-interval", str(args.township_interval), "--max-backoff", "2", *self.page]
+        self.workers = ["--workers", str(args.server_workers)] if args.server_workers else []
+        self.tserve = ["--sync-interval", str(args.township_interval), "--max-backoff", "2", *self.page, *self.workers]
 
     def phase_rss(self, runs_from: int) -> dict[str, Any]:
         skipped = {}
@@ -643,7 +644,7 @@ class Bench:
         c = self.c
         t0 = time.perf_counter()
         c.county()
-        c.start("county")
+        c.start("county", *self.workers)
         c.enrol("t1", "township", township_division(101), "county")
         c.start("t1", *self.tserve)
         c.enrol("va", "village", village_division(101, 1), "t1")
@@ -1086,7 +1087,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--township-interval", type=int, default=1, help="the townships' --sync-interval (seconds; see the docstring)"
     )
-    ap.add_argument("--page-kib", type=int, default=None, help="the nodes' --page-kib (default: theirs, 4096)")
+    ap.add_argument("--page-kib", type=int, default=None, help="the nodes' --page-kib (default: theirs, 1024)")
+    ap.add_argument(
+        "--server-workers",
+        type=int,
+        default=0,
+        help="county's and townships' serve --workers (0: verify in the server)",
+    )
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True, help="run the PouchDB peer too")
     ap.add_argument("--peer-script", default=str(DEFAULT_PEER), help="the peer harness's run.sh")
     ap.add_argument("--peer-repeats", type=int, default=1, help="--repeats for the peer harness")
