@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from sanji_node import state
-from sanji_node.bundles import accepted, write_bundle
+from sanji_node.bundles import accepted, import_report, write_bundle
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
 from sanji_node.serving import serve as serve_app
@@ -285,8 +285,7 @@ def export_bundle(data_dir: str, for_node: str, path: str) -> None:
     with open_county_store(data) as store:
         if store.directory().get(for_node) is None:
             raise StoreError(f"no enrolled node {for_node!r}", hint="see `county-server nodes`")
-        rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (for_node,)).fetchall()
-        theirs = {f: (seq, bytes(h)) for f, seq, h in rows}  # what it held at its last pull, if it ever pulled here
+        theirs = state.peer_vector(store, for_node)
         n = write_bundle(store, Path(path), key=key, source=config.node_id, target=for_node, theirs=theirs)
     click.echo(f"已写出数据包 {path}（{n} 批，供 {for_node}）。")
 
@@ -302,13 +301,9 @@ def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
     data, _, key = county(data_dir)
     with open_county_store(data) as store, open(file, "rb") as f:
         verdicts = store.import_bundle(f, name=file)
-        new, authors = accepted(verdicts)
+        _, authors = accepted(verdicts)
         receipts.write_receipts(store, key, authors, now_ms() * 1000)  # committed here: receipt it
-    emit(
-        as_json,
-        {"file": file, "batches": len(verdicts), "accepted": new},
-        f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条。",
-    )
+    emit(as_json, *import_report(file, verdicts))
 
 
 def county(data_dir: str) -> tuple[DataDir, NodeConfig, SigningKey]:

@@ -32,6 +32,16 @@ def write_bundle(store: Store, path: Path, *, key: SigningKey, source: str, targ
     return writer.batches
 
 
+def import_report(file: str, verdicts: list[Verdict]) -> tuple[dict[str, object], str]:
+    """What `import-bundle` prints: the JSON shape and the Chinese line."""
+    new, _ = accepted(verdicts)
+    return {
+        "file": file,
+        "batches": len(verdicts),
+        "accepted": new,
+    }, f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条。"
+
+
 def accepted(verdicts: list[Verdict]) -> tuple[int, set[str]]:
     """How many entries were new, and whose feeds they were."""
     outcomes = [o for v in verdicts for o in v.outcomes if o.status is Status.ACCEPTED]

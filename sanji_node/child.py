@@ -215,8 +215,7 @@ class ChildNode:
 def _known_vector(store: Store, target: str, config: NodeConfig) -> dict[str, tuple[int, bytes]]:
     """What `target` is known to hold: its acks if it is our parent, its last pull if it is our child."""
     if target != config.parent:
-        rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (target,)).fetchall()
-        return {f: (seq, bytes(h)) for f, seq, h in rows}
+        return state.peer_vector(store, target)
     known = {f: (seq, bytes(h)) for f, seq, h in store.conn.execute("SELECT feed, seq, hash FROM parent_acks")}
     below = {config.node_id, *store.directory().descendants(config.node_id)}
     for feed, (seq, h) in store.vector().items():

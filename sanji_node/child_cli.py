@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .bundles import accepted
+from .bundles import import_report
 from .child import ChildNode, apply_county_feed, enrol
 from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
 from .config import DataDir
@@ -112,12 +112,7 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
     @handle_errors
     def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
         verdicts = ChildNode.load(data_dir).import_bundle(Path(file))
-        new, _ = accepted(verdicts)
-        emit(
-            as_json,
-            {"file": file, "batches": len(verdicts), "accepted": new},
-            f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条。",
-        )
+        emit(as_json, *import_report(file, verdicts))
 
 
 def status_text(s: dict[str, Any]) -> str:

@@ -144,6 +144,12 @@ def record_peer_vector(store: Store, node: str, vector: Vector) -> None:
         )
 
 
+def peer_vector(store: Store, node: str) -> Vector:
+    """What a child said it held at its last pull from this node (empty if it never pulled here)."""
+    rows = store.conn.execute("SELECT feed, seq, hash FROM peer_vectors WHERE node = ?", (node,)).fetchall()
+    return {f: (seq, bytes(h)) for f, seq, h in rows}
+
+
 def backlog(store: Store, node: str, should_hold: Callable[[str], bool]) -> tuple[int, int | None]:
     """Entries this node holds that `node` should hold but had not at its last pull, and the oldest one's hlc."""
     theirs = dict(store.conn.execute("SELECT feed, seq FROM peer_vectors WHERE node = ?", (node,)).fetchall())
