@@ -1,0 +1,88 @@
+"""The domain tables, folded from entries in the same transaction as the append.
+
+Every table here is derived: dropping them all and folding the entries again
+gives the same rows (see `fold.refold_all`). Their own migration set, applied
+when a node opens its store.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+domain_migrations = Migrations("sanji.domain")
+
+TABLES = (
+    "nodes",
+    "catalog_items",
+    "catalog_item_versions",
+    "catalog_releases",
+    "calendar_days",
+    "settings",
+    "cases",
+    "case_pii",
+    "case_events",
+    "cards",
+    "evaluations",
+    "rectifications",
+    "rectification_steps",
+    "roster",
+    "fold_rejects",
+)
+
+
+@domain_migrations()
+def m001_domain(db: sqlite_utils.Database) -> None:
+    for sql in (
+        "CREATE TABLE nodes (node TEXT PRIMARY KEY, role TEXT NOT NULL, parent TEXT, division TEXT, "
+        "revoked INTEGER NOT NULL DEFAULT 0)",
+        # the newest content of every item, and every version a case may pin
+        "CREATE TABLE catalog_items (task_code TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, "
+        "name TEXT NOT NULL, level TEXT, village_mode TEXT, case_type TEXT, legal_days INTEGER, "
+        "promised_days INTEGER, allow_pledge INTEGER, body TEXT NOT NULL)",
+        "CREATE TABLE catalog_item_versions (task_code TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, "
+        "PRIMARY KEY (task_code, version)) WITHOUT ROWID",
+        "CREATE TABLE catalog_releases (version INTEGER PRIMARY KEY, released_ms INTEGER, source TEXT, "
+        "count INTEGER, body TEXT NOT NULL)",
+        "CREATE TABLE calendar_days (day TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, seq INTEGER NOT NULL)",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, seq INTEGER NOT NULL)",
+        # one row per case (办件); personal data apart in case_pii (sealed on a village laptop)
+        "CREATE TABLE cases (case_id TEXT PRIMARY KEY, local_no TEXT, official_no TEXT, origin_case_id TEXT, "
+        "linked_case_id TEXT, level TEXT, author TEXT NOT NULL, village TEXT, township TEXT, feed TEXT NOT NULL, "
+        "seq INTEGER NOT NULL, item_code TEXT NOT NULL, item_version INTEGER, item_name TEXT, case_type TEXT, "
+        "promised_days INTEGER NOT NULL DEFAULT 0, initial_state TEXT NOT NULL, state TEXT NOT NULL, "
+        "pledge INTEGER NOT NULL DEFAULT 0, agent_name TEXT, proxy_no TEXT, channel TEXT, filed_ms INTEGER NOT NULL, "
+        "first_handled_ms INTEGER, accepted_ms INTEGER, completed_ms INTEGER, delivered_ms INTEGER, "
+        "closed_ms INTEGER, pauses TEXT NOT NULL DEFAULT '[]', result TEXT, conflicts INTEGER NOT NULL DEFAULT 0, "
+        "body TEXT NOT NULL)",
+        "CREATE INDEX cases_village ON cases (village, filed_ms)",
+        "CREATE INDEX cases_township ON cases (township, filed_ms)",
+        "CREATE INDEX cases_origin ON cases (origin_case_id)",
+        "CREATE INDEX cases_unnumbered ON cases (filed_ms) WHERE official_no IS NULL",
+        "CREATE INDEX cases_official ON cases (official_no)",
+        "CREATE TABLE case_pii (case_id TEXT PRIMARY KEY, data BLOB, sealed INTEGER NOT NULL DEFAULT 0, "
+        "purged_ms INTEGER)",
+        "CREATE TABLE case_events (feed TEXT NOT NULL, seq INTEGER NOT NULL, case_id TEXT NOT NULL, "
+        "hlc INTEGER NOT NULL, author TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, at_ms INTEGER NOT NULL, "
+        "before TEXT, after TEXT, conflict TEXT, body TEXT NOT NULL, PRIMARY KEY (feed, seq)) WITHOUT ROWID",
+        "CREATE INDEX case_events_case ON case_events (case_id)",
+        "CREATE TABLE cards (card_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, level TEXT NOT NULL, "
+        "issued_ms INTEGER NOT NULL, issued_by TEXT, reason TEXT, revoked_ms INTEGER, revoked_by TEXT, "
+        "revoke_reason TEXT)",
+        "CREATE INDEX cards_case ON cards (case_id)",
+        "CREATE TABLE evaluations (evaluation_id TEXT PRIMARY KEY, case_id TEXT, level INTEGER NOT NULL, "
+        "channel TEXT, stage TEXT, target_type TEXT, target_name TEXT, comment TEXT, at_ms INTEGER NOT NULL, "
+        "author TEXT NOT NULL, village TEXT, township TEXT, item_code TEXT)",
+        "CREATE INDEX evaluations_case ON evaluations (case_id)",
+        "CREATE TABLE rectifications (evaluation_id TEXT PRIMARY KEY, opened_ms INTEGER NOT NULL, owner TEXT, "
+        "deadline_days INTEGER NOT NULL, followup_ms INTEGER, followup_note TEXT, fix_level INTEGER, "
+        "fix_rated_ms INTEGER, state TEXT NOT NULL)",
+        "CREATE TABLE rectification_steps (feed TEXT NOT NULL, seq INTEGER NOT NULL, evaluation_id TEXT NOT NULL, "
+        "hlc INTEGER NOT NULL, author TEXT NOT NULL, step TEXT NOT NULL, body TEXT NOT NULL, "
+        "PRIMARY KEY (feed, seq)) WITHOUT ROWID",
+        "CREATE TABLE fold_rejects (feed TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, "
+        "PRIMARY KEY (feed, seq)) WITHOUT ROWID",
+        "CREATE TABLE roster (village TEXT NOT NULL, day TEXT NOT NULL, agent TEXT NOT NULL, substitute TEXT, "
+        "hlc INTEGER NOT NULL, PRIMARY KEY (village, day)) WITHOUT ROWID",
+    ):
+        db.execute(sql)
