@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from county_server import catalog, tokens
+from sanji_domain.errors import ValidationError
 from sync_protocol.enrolment import EnrolRequest, Token
 from sync_protocol.entries import Record
 from sync_protocol.errors import AuthorizationError, ProtocolError
@@ -85,7 +86,7 @@ def test_token_strings_round_trip_and_fit_a_qr_code(net: Network) -> None:
 
 def test_catalog_release_is_atomic_and_names_every_bad_row(net: Network, tmp_path: Path) -> None:
     demo = json.loads(
-        (Path(__file__).resolve().parents[1] / "county_server" / "data" / "demo_catalog.json").read_text("utf-8")
+        (Path(__file__).resolve().parents[1] / "sanji_domain" / "data" / "demo_catalog.json").read_text("utf-8")
     )
     items = demo["items"][:10]
     items[2] = {**items[2], "task_code": ""}
@@ -94,7 +95,7 @@ def test_catalog_release_is_atomic_and_names_every_bad_row(net: Network, tmp_pat
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"items": items}, ensure_ascii=False), encoding="utf-8")
     before = net.county.store.vector()["county/*"]
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(ValidationError) as info:
         catalog.import_release(net.county.store, net.county.key, path, now_ms=5)
     message = info.value.message
     assert (
@@ -106,15 +107,13 @@ def test_catalog_release_is_atomic_and_names_every_bad_row(net: Network, tmp_pat
     assert net.county.store.vector()["county/*"] == before  # nothing imported
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"items": demo["items"]}, ensure_ascii=False), encoding="utf-8")
-    assert catalog.import_release(net.county.store, net.county.key, good, now_ms=5) == {
-        "version": 1,
-        "count": len(demo["items"]),
-    }
+    release = catalog.import_release(net.county.store, net.county.key, good, now_ms=5)
+    assert (release["version"], release["count"]) == (1, len(demo["items"]))
     csv_path = tmp_path / "items.csv"
     csv_path.write_text(
         "task_code,name,legal_days,promised_days\nT1,高龄津贴申请,20,10\nT2,生育登记,abc,1\n", encoding="utf-8"
     )
-    with pytest.raises(ProtocolError, match="第 3 行 legal_days"):
+    with pytest.raises(ValidationError, match="第 3 行 legal_days"):
         catalog.import_release(net.county.store, net.county.key, csv_path, now_ms=6)
 
 
