@@ -7,6 +7,17 @@ one transaction (`BEGIN IMMEDIATE` … `COMMIT`) that also runs the fold hook,
 so the domain tables never disagree with the entries.
 
 One `Store` per thread: open one per Flask request or scheduler job.
+
+Sealing: a store opened with a `Seal` (the village laptop, where bodies carry
+applicants' personal data) keeps every entry body, and every batch kept for
+review, encrypted at rest, bound to its place (`feed#seq`) so a sealed value
+cannot be moved to another row. Hashes are over the plain canonical body and
+the wire carries plain bodies, so nothing else changes; without a seal the
+write and read paths are exactly those of an unsealed store. `meta.sealed`
+marks a sealed file, so it cannot be opened without the seal.
+
+Purging: `purge_bodies` replaces bodies with an empty marker and records them
+in `purged`; entries, hashes, vectors and heads stay, so chains still verify.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 import sqlite_utils
@@ -40,6 +51,22 @@ from .verify import NO_HASHES, Checked, LocalFeed, Outcome, Status, Verdict, che
 from .verify_pool import Membership, VerifyPool
 
 FoldHook = Callable[[sqlite_utils.Database, list[Entry]], None]
+
+
+class Seal(Protocol):
+    """Authenticated encryption of stored bytes, bound to their place (`aad`)."""
+
+    scheme: str  # names the algorithm and format, recorded in `meta.sealed`
+
+    def seal(self, plain: bytes, aad: bytes) -> bytes: ...
+
+    def open(self, sealed: bytes, aad: bytes) -> bytes:
+        """The plain bytes; raises a `SyncError` if they were sealed for another place or key, or damaged."""
+        ...
+
+
+SEAL_CHECK = b"sanji/seal-check/v1\n"  # sealed into meta.seal_check: proves the seal is this store's
+PURGED = b""  # the body of a purged entry: never a canonical JSON value
 
 migrations = Migrations("sanji.sync_protocol")
 
@@ -107,6 +134,15 @@ def m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_purged(db: sqlite_utils.Database) -> None:
+    """Entries whose bodies were purged from this node (the county holds them)."""
+    db.execute(
+        "CREATE TABLE purged (feed TEXT NOT NULL, seq INTEGER NOT NULL, purged_at REAL NOT NULL, "
+        "reason TEXT NOT NULL, PRIMARY KEY (feed, seq)) WITHOUT ROWID"
+    )
+
+
 @dataclass(frozen=True)
 class Trust:
     """The trust anchor a node is given at enrolment."""
@@ -140,6 +176,7 @@ class Store:
         limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
         directory_cache: dict[tuple[object, ...], Directory] | None = None,
+        seal: Seal | None = None,
     ) -> None:
         self.db = _connect(path)
         self._path = None if path is None or str(path) == ":memory:" else str(Path(path).resolve())
@@ -148,7 +185,13 @@ class Store:
         self.fold = fold
         self.limits = limits
         self.clock = clock
-        migrations.apply(self.db)
+        self.seal = seal
+        try:
+            migrations.apply(self.db)
+            self._check_seal()
+        except BaseException:
+            self.conn.close()
+            raise
         self._trust: Trust | None = None
         self._node_id: str | None = None
         self._directory: Directory | None = None
@@ -162,6 +205,58 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- sealing -------------------------------------------------------------
+    def _check_seal(self) -> None:
+        """Refuse a sealed file without its seal, and an unsealed file with data under a seal."""
+        query = "SELECT key, value FROM meta WHERE key IN ('sealed', 'seal_check')"
+        marks = dict(self.conn.execute(query).fetchall())
+        if self.seal is None:
+            if "sealed" in marks:
+                raise StoreError(
+                    "this village's database is encrypted: give the agent's passphrase to open it",
+                    hint="the node opens it with the key file pii.key and the agent's passphrase",
+                )
+            return
+        if "sealed" not in marks:  # mark an empty store sealed, once
+            self._begin()
+            try:
+                marks = dict(self.conn.execute(query).fetchall())
+                if "sealed" not in marks:
+                    if self.conn.execute(
+                        "SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM quarantine) "
+                        "OR EXISTS (SELECT 1 FROM forks)"
+                    ).fetchone()[0]:
+                        raise StoreError(
+                            "this database already holds unencrypted entries: it cannot be encrypted in place",
+                            hint="open it without a passphrase, or start a new data directory and sync it again",
+                        )
+                    check = self.seal.seal(SEAL_CHECK, b"meta#seal_check").hex()
+                    marks = {"sealed": self.seal.scheme, "seal_check": check}
+                    self.conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", marks.items())
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
+        if marks["sealed"] != self.seal.scheme:
+            raise StoreError(f"this database is encrypted with {marks['sealed']}, not {self.seal.scheme}")
+        try:
+            ok = self.seal.open(bytes.fromhex(marks.get("seal_check", "")), b"meta#seal_check") == SEAL_CHECK
+        except (SyncError, ValueError) as e:
+            raise StoreError(
+                "the agent's key does not open this database", hint="use the key file made with this database"
+            ) from e
+        if not ok:
+            raise StoreError("the agent's key does not open this database")
+
+    def _sealed(self, blob: bytes, aad: str) -> bytes:
+        return blob if self.seal is None else self.seal.seal(blob, aad.encode())
+
+    def _body(self, feed: str, seq: int, body: bytes) -> bytes:
+        """A stored body made plain again; raises StoreError for a purged one."""
+        if body == PURGED:
+            raise _purged_error(feed, seq)
+        return body if self.seal is None else self.seal.open(body, f"{feed}#{seq}".encode())
 
     # -- trust anchor -------------------------------------------------------
     def set_trust(self, trust: Trust) -> None:
@@ -232,11 +327,7 @@ class Store:
         d = self.directory_cache.get(cache_key) if self.directory_cache is not None else None
         if d is None:
             d = Directory(t.county, t.root_node, PublicKey.from_hex(t.root_key))
-            rows = self.conn.execute(
-                "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) ORDER BY seq",
-                (f"{t.root_node}/*", KIND_MEMBER, KIND_REVOKE),
-            )
-            d.apply_all((kind, orjson.loads(body)) for kind, body in rows)
+            d.apply_all(self._membership_changes(f"{t.root_node}/*"))
             if self.directory_cache is not None and self._path is not None:
                 self.directory_cache.clear()
                 self.directory_cache[cache_key] = d
@@ -251,11 +342,15 @@ class Store:
     def membership(self) -> Membership:
         """The trust anchor and membership entries, as plain data (for worker processes)."""
         t = self.trust
+        return (t.county, t.root_node, t.root_key, tuple(self._membership_changes(f"{t.root_node}/*")))
+
+    def _membership_changes(self, feed: str, before: int = 2**62) -> list[tuple[str, Any]]:
+        """(kind, body value) of the membership entries of the root feed before seq `before`, in order."""
         rows = self.conn.execute(
-            "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) ORDER BY seq",
-            (f"{t.root_node}/*", KIND_MEMBER, KIND_REVOKE),
+            "SELECT seq, kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) AND seq < ? ORDER BY seq",
+            (feed, KIND_MEMBER, KIND_REVOKE, before),
         )
-        return (t.county, t.root_node, t.root_key, tuple((kind, orjson.loads(body)) for kind, body in rows))
+        return [(kind, orjson.loads(self._body(feed, seq, body))) for seq, kind, body in rows]
 
     def _feed_seq(self, feed: str) -> int:
         row = self.conn.execute("SELECT seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
@@ -277,7 +372,10 @@ class Store:
         return decode_head(row[0]) if row else None
 
     def entries(self, feed: str, start: int = 1, end: int | None = None) -> list[Entry]:
-        """Stored entries of a feed with their headers rebuilt and bodies decoded (not the hot path)."""
+        """Stored entries of a feed with their headers rebuilt and bodies decoded (not the hot path).
+
+        A purged entry keeps its hash and header; its body is empty and its value None.
+        """
         rows = self.conn.execute(
             "SELECT seq, hash, hlc, kind, key, body FROM entries WHERE feed = ? AND seq BETWEEN ? AND ? ORDER BY seq",
             (feed, start, end if end is not None else 2**62),
@@ -286,8 +384,11 @@ class Store:
         if not rows:
             return out
         prev = self._prev_of(feed, rows[0][0])
+        seal = self.seal
         for seq, h, hlc, kind, key, body in rows:
-            out.append(Entry(feed, seq, prev, hlc, kind, key, body, h, orjson.loads(body)))
+            if seal is not None and body != PURGED:
+                body = seal.open(body, f"{feed}#{seq}".encode())
+            out.append(Entry(feed, seq, prev, hlc, kind, key, body, h, orjson.loads(body) if body else None))
             prev = h
         return out
 
@@ -321,9 +422,16 @@ class Store:
             ) from e
 
     def _write_entries(self, feed: str, entries: Sequence[Entry], head: SignedHead | None) -> None:
+        seal = self.seal
+        if seal is None:
+            rows = [(feed, e.seq, e.hash, e.hlc, e.kind, e.key, e.body) for e in entries]
+        else:
+            rows = [
+                (feed, e.seq, e.hash, e.hlc, e.kind, e.key, seal.seal(e.body, f"{feed}#{e.seq}".encode()))
+                for e in entries
+            ]
         self.conn.executemany(
-            "INSERT INTO entries (feed, seq, hash, hlc, kind, key, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(feed, e.seq, e.hash, e.hlc, e.kind, e.key, e.body) for e in entries],
+            "INSERT INTO entries (feed, seq, hash, hlc, kind, key, body) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
         last = entries[-1]
         self.conn.execute(
@@ -346,11 +454,7 @@ class Store:
         if changes:
             d = self.directory()
             trial = Directory(d.county, d.root, d.root_key)
-            rows = self.conn.execute(
-                "SELECT kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) AND seq < ? ORDER BY seq",
-                (feed, KIND_MEMBER, KIND_REVOKE, entries[0].seq),
-            )
-            trial.apply_all((k, orjson.loads(b)) for k, b in rows)
+            trial.apply_all(self._membership_changes(feed, entries[0].seq))
             trial.apply_all(changes)  # raises on an invalid membership: the transaction rolls back
             self.conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('membership_seq', ?) "
@@ -440,16 +544,26 @@ class Store:
                             e.value = orjson.loads(e.body)
                 self._write_entries(o.feed, o.entries, verdict.head)
             elif o.status is Status.QUARANTINED:
+                digest = hashlib.sha256(batch).digest()
                 self.conn.execute(
                     "INSERT OR IGNORE INTO quarantine (feed, first_seq, last_seq, reason, batch, batch_sha256, received_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (o.feed, o.first, o.last, o.reason, batch, hashlib.sha256(batch).digest(), now),
+                    (o.feed, o.first, o.last, o.reason, self._sealed(batch, f"quarantine#{digest.hex()}"), digest, now),
                 )
             elif o.status is Status.FORK:
+                digest = hashlib.sha256(batch).digest()
                 self.conn.execute(
                     "INSERT OR IGNORE INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (o.feed, o.fork_at, o.local_hash, o.remote_hash, o.reason, batch, now),
+                    (
+                        o.feed,
+                        o.fork_at,
+                        o.local_hash,
+                        o.remote_hash,
+                        o.reason,
+                        self._sealed(batch, f"forks#{digest.hex()}"),
+                        now,
+                    ),
                 )
                 (fork_id,) = self.conn.execute(
                     "SELECT id FROM forks WHERE feed = ? AND seq = ? AND remote_hash = ?",
@@ -458,7 +572,7 @@ class Store:
                 self.conn.execute(
                     "INSERT OR IGNORE INTO fork_batches (batch_sha256, fork_id, first_seq, last_seq, batch, received_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (hashlib.sha256(batch).digest(), fork_id, o.first, o.last, batch, now),
+                    (digest, fork_id, o.first, o.last, self._sealed(batch, f"fork_batches#{digest.hex()}"), now),
                 )
                 self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
         return verdict
@@ -559,9 +673,20 @@ class Store:
             "SELECT hlc, kind, key, body FROM entries WHERE feed = ? AND seq BETWEEN ? AND ? ORDER BY seq",
             (rng.feed, rng.start, rng.end),
         ).fetchall()
-        head = self.conn.execute("SELECT head FROM heads WHERE feed = ? AND seq = ?", (rng.feed, rng.end)).fetchone()
+        head = self.conn.execute(
+            "SELECT head, (SELECT MIN(seq) FROM purged WHERE feed = ?1 AND seq BETWEEN ?2 AND ?3) "
+            "FROM heads WHERE feed = ?1 AND seq = ?3",
+            (rng.feed, rng.start, rng.end),
+        ).fetchone()
         if len(rows) != rng.count or head is None:
             raise StoreError(f"cannot read {rng.feed} {rng.start}..{rng.end} with a signed head at its end")
+        if head[1] is not None:
+            raise _purged_error(rng.feed, head[1])
+        if self.seal is not None:
+            rows = [
+                (hlc, kind, key, self._body(rng.feed, seq, body))
+                for seq, (hlc, kind, key, body) in enumerate(rows, rng.start)
+            ]
         return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0])
 
     def plan(
@@ -654,6 +779,67 @@ class Store:
             raise
         return verdicts
 
+    # -- purging --------------------------------------------------------------
+    def purge_bodies(self, feed: str, seqs: Iterable[int], reason: str, *, bound: int | None = None) -> int:
+        """Replace the bodies of `feed`'s entries `seqs` with an empty marker; returns how many were newly purged.
+
+        One transaction; entries, hashes, vectors and signed heads stay, so the
+        chain still verifies and syncs still plan the same. The caller decides
+        what may go (the county's receipt covers it) and may pass that as
+        `bound`; the store refuses seqs beyond it or beyond the feed's head.
+        Purging an entry again changes nothing. Freed pages are overwritten
+        (`secure_delete`) and the WAL checkpointed, so the old bytes do not linger.
+        """
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return 0
+        if not reason.strip():
+            raise StoreError("say why the entries are purged", hint="e.g. 'county receipt + 30 days'")
+        t = self.trust
+        if feed == f"{t.root_node}/*":
+            raise StoreError(f"{feed} is the county's membership feed: it is never purged")
+        self.conn.execute("PRAGMA secure_delete = ON")
+        try:
+            self._begin()
+            try:
+                local = self.local_feed(feed)
+                top = local.seq if local else 0
+                if local is not None and local.frozen:
+                    raise StoreError(
+                        f"feed {feed} is frozen after a fork", hint="the county must review the fork first"
+                    )
+                if bound is not None:
+                    top = min(top, bound)
+                if wanted[0] < 1 or wanted[-1] > top:
+                    bad = wanted[0] if wanted[0] < 1 else wanted[-1]
+                    raise StoreError(
+                        f"cannot purge {feed}#{bad}: only entries 1..{top} of {feed} may be purged",
+                        hint="purge only entries this node holds and the county has receipted",
+                    )
+                now = self.clock()
+                n = self.conn.executemany(
+                    "INSERT OR IGNORE INTO purged (feed, seq, purged_at, reason) VALUES (?, ?, ?, ?)",
+                    [(feed, s, now, reason) for s in wanted],
+                ).rowcount
+                self.conn.executemany(
+                    "UPDATE entries SET body = ? WHERE feed = ? AND seq = ? AND body != ?",
+                    [(PURGED, feed, s, PURGED) for s in wanted],
+                )
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
+        finally:
+            self.conn.execute("PRAGMA secure_delete = OFF")
+        if n and not self.db.memory:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return n
+
+    def purged(self, feed: str | None = None) -> list[dict[str, Any]]:
+        """What was purged from this node, and why."""
+        where, args = ("WHERE feed = ?", [feed]) if feed is not None else ("", [])
+        return list(self.db.query(f"SELECT feed, seq, purged_at, reason FROM purged {where} ORDER BY feed, seq", args))
+
     # -- review -------------------------------------------------------------
     def quarantined(self) -> list[dict[str, Any]]:
         return list(
@@ -668,3 +854,10 @@ class Store:
                 "(SELECT COUNT(*) FROM fork_batches b WHERE b.fork_id = forks.id) AS batches FROM forks ORDER BY id"
             )
         )
+
+
+def _purged_error(feed: str, seq: int) -> StoreError:
+    return StoreError(
+        f"entry {feed}#{seq} was purged from this laptop after the county's receipt; the county holds it",
+        hint="ask the county (or the township) for it",
+    )
