@@ -21,7 +21,7 @@ from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status, Verdict
 from sync_protocol.verify_pool import VerifyPool
 
-from . import receipts, tokens
+from . import numbering, receipts, tokens
 
 
 def open_county_store(data: DataDir) -> Store:
@@ -62,6 +62,7 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
     def after_push(store: Store, caller: Caller, verdicts: list[Verdict]) -> None:
         authors = {o.feed.split("/")[0] for v in verdicts for o in v.outcomes if o.status is Status.ACCEPTED}
         if authors:
+            numbering.number_new_cases(store, key, config, clock_ms())
             receipts.write_receipts(store, key, authors, clock_ms() * 1000)
 
     def before_pull(store: Store, caller: Caller, vector: Vector) -> None:

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED
 from sanji_node import state
 from sanji_node.bundles import accepted, import_report, write_bundle
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
+from sanji_node.domain_cli import add_domain_commands
 from sanji_node.serving import serve as serve_app
 from sync_protocol import routing
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, StoreError
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_REVOKE, check_county_code
+from sync_protocol.sqlite_store import Store
 from sync_protocol.verify_pool import VerifyPool
 
-from . import catalog, receipts, tokens
+from . import catalog, numbering, receipts, tokens
 from .app import create_app, open_county_store
+from .calendar_cli import calendar
 
 ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 
@@ -263,7 +269,9 @@ def catalog_group() -> None:
 main.add_command(catalog_group, name="catalog")
 
 
-@catalog_group.command(name="import", help="Import a JSON or CSV file as a new catalog release in the county feed.")
+@catalog_group.command(
+    name="import", help="Publish a JSON, CSV or XLSX file as a new catalog release (nothing if it changes nothing)."
+)
 @data_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @json_option
@@ -272,7 +280,94 @@ def catalog_import(data_dir: str, file: str, as_json: bool) -> None:
     data, _, key = county(data_dir)
     with open_county_store(data) as store:
         release = catalog.import_release(store, key, Path(file), now_ms=now_ms())
-    emit(as_json, release, f"已发布事项清单第 {release['version']} 版，共 {release['count']} 项（{file}）。")
+    if release["version"] is None:
+        emit(as_json, release, f"无变化：{file} 与当前第 {release['current']} 版相同，未发布新版本。")
+        return
+    ch = release["changes"]
+    emit(as_json, release, f"已发布事项清单第 {release['version']} 版，共 {release['count']} 项：新增 "
+                           f"{len(ch['added'])}，变更 {len(ch['changed'])}，取消 {len(ch['cancelled'])}（{file}）。")  # fmt: skip
+
+
+@catalog_group.command(name="releases", help="List the catalog releases (版本), oldest first.")
+@data_option
+@json_option
+@handle_errors
+def catalog_releases(data_dir: str, as_json: bool) -> None:
+    with open_county_store(DataDir(data_dir)) as store:
+        rows = catalog.releases(store)
+
+    def text() -> str:
+        if not rows:
+            return "尚未发布事项清单。"
+        lines = ["版本  发布时间             事项数  新增  变更  取消  来源"]
+        for r in rows:
+            ch = r.get("changes", {})
+            source = r.get("source", "") + (f"（{r['reason']}）" if r.get("reason") else "")
+            lines.append(
+                f"{r['version']:<5} {fmt_ms(r.get('released_ms')):<20} {r.get('count', 0):<7} "
+                f"{len(ch.get('added', [])):<5} {len(ch.get('changed', [])):<5} {len(ch.get('cancelled', [])):<5} {source}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, rows, text)
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "（空）"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+@catalog_group.command(name="diff", help="Show what changed, field by field, between two catalog releases.")
+@data_option
+@click.argument("a", type=int)
+@click.argument("b", type=int)
+@json_option
+@handle_errors
+def catalog_diff(data_dir: str, a: int, b: int, as_json: bool) -> None:
+    with open_county_store(DataDir(data_dir)) as store:
+        d = catalog.diff_releases(store, a, b)
+
+    def text() -> str:
+        names = d["names"]
+        lines = [f"事项清单第 {a} 版 → 第 {b} 版：新增 {len(d['added'])} 项，删除 {len(d['removed'])} 项，"
+                 f"变更 {len(d['changed'])} 项。"]  # fmt: skip
+        lines += [f"+ {code} {names[code]}" for code in d["added"]]
+        lines += [f"- {code} {names[code]}" for code in d["removed"]]
+        for code, fields in d["changed"].items():
+            lines.append(f"~ {code} {names[code]}")
+            lines += [f"    {LABELS.get(f, f)}: {_show(old)} → {_show(new)}" for f, (old, new) in fields.items()]
+        return "\n".join(lines)
+
+    emit(as_json, d, text)
+
+
+def _state_command(name: str, state: str, help: str, reason_help: str, *, reason_required: bool) -> None:
+    """`catalog suspend|cancel|resume CODE`: a one-item release that sets the item's state."""
+
+    @catalog_group.command(name=name, help=help)
+    @data_option
+    @click.argument("code")
+    @click.option("--reason", help=reason_help, **({"required": True} if reason_required else {"default": ""}))
+    @json_option
+    @handle_errors
+    def command(data_dir: str, code: str, reason: str, as_json: bool) -> None:
+        data, _, key = county(data_dir)
+        with open_county_store(data) as store:
+            release = catalog.change_state(store, key, code, state, reason, now_ms=now_ms())
+        why = f"（{reason}）" if reason else ""
+        emit(as_json, release, f"已{STATE_ACTIONS[state]}事项 {code}{why}，发布为事项清单第 {release['version']} 版。")
+
+
+_state_command("suspend", SUSPENDED, "Suspend (暂停) one item: a new one-item release.",
+               "why, e.g. 政策调整，暂停受理", reason_required=True)  # fmt: skip
+_state_command("cancel", CANCELLED, "Cancel (取消) one item: a new one-item release.",
+               "why, e.g. 省级清单已取消该事项", reason_required=True)  # fmt: skip
+_state_command("resume", IN_USE, "Put a suspended or cancelled item back in use (在用).",
+               "why (optional)", reason_required=False)  # fmt: skip
 
 
 @main.command(name="export-bundle", help="Write a bundle file (USB) for a node that has no link.")
@@ -298,10 +393,12 @@ def export_bundle(data_dir: str, for_node: str, path: str) -> None:
 @json_option
 @handle_errors
 def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
-    data, _, key = county(data_dir)
+    data, config, key = county(data_dir)
     with open_county_store(data) as store, open(file, "rb") as f:
         verdicts = store.import_bundle(f, name=file)
         _, authors = accepted(verdicts)
+        if authors:
+            numbering.number_new_cases(store, key, config, now_ms())
         receipts.write_receipts(store, key, authors, now_ms() * 1000)  # committed here: receipt it
     emit(as_json, *import_report(file, verdicts))
 
@@ -311,6 +408,26 @@ def county(data_dir: str) -> tuple[DataDir, NodeConfig, SigningKey]:
     data = DataDir(data_dir)
     config = data.load()
     return data, config, data.load_key(config)
+
+
+@dataclass
+class CountyNode:
+    """The county as the domain commands see it: data, configuration, root key and its store."""
+
+    data: DataDir
+    config: NodeConfig
+    key: SigningKey
+
+    def open_store(self) -> Store:
+        return open_county_store(self.data)
+
+
+def load_county(data_dir: str) -> CountyNode:
+    return CountyNode(*county(data_dir))
+
+
+main.add_command(calendar)
+add_domain_commands(main, "county", load_county)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sanji_domain import pii
 from sync_protocol import compression, enrolment
 from sync_protocol.batches import decode_page
-from sync_protocol.errors import AuthorizationError, SyncError, TransportError
+from sync_protocol.errors import AuthorizationError, KeyFileError, SyncError, TransportError
 from sync_protocol.feeds import feed_of
 from sync_protocol.http_client import ParentClient
 from sync_protocol.keys import PublicKey, SigningKey
@@ -19,11 +20,27 @@ from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Verdict
 from sync_protocol.verify_pool import VerifyPool
 
-from . import state
+from . import purge, state
 from .bundles import write_bundle
 from .cli import now_ms
 from .config import DataDir, NodeConfig
 from .syncer import Progress, SyncReport, record_failure, sync_once
+
+PII_KEY_FILE = "pii.key"
+
+
+def open_sealer(data: DataDir, config: NodeConfig) -> pii.Sealer | None:
+    """The village's personal-data key, unlocked with the agent's passphrase (None if the node has none)."""
+    path = data.path / PII_KEY_FILE
+    if not path.exists():
+        return None
+    passphrase = data.passphrase(config)
+    if passphrase is None:
+        raise KeyFileError(
+            "this village's personal data is encrypted but no passphrase is configured",
+            hint="set passphrase_env in node.json to the variable that holds the agent's passphrase",
+        )
+    return pii.open_key_file(path, passphrase.decode("utf-8"))
 
 
 def enrol(
@@ -45,6 +62,16 @@ def enrol(
     pending = data.path / "node.key.pending"  # kept until enrolment succeeds, so a retry proves the same key
     try:
         passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
+        if expect_role == "village" and not passphrase_env:
+            raise KeyFileError(
+                "a village laptop must have a passphrase: it encrypts the villagers' personal data at rest",
+                hint="set an environment variable to the agent's passphrase and pass its name with --passphrase-env",
+            )
+        if expect_role == "village" and passphrase is not None and len(passphrase.decode("utf-8")) < pii.MIN_PASSPHRASE:
+            raise KeyFileError(
+                f"the agent's passphrase needs at least {pii.MIN_PASSPHRASE} characters",
+                hint="用一句只有代办员知道的话 (a sentence only the agent knows)",
+            )
         if passphrase_env and not passphrase:
             raise AuthorizationError(
                 f"${passphrase_env} is empty", hint="set it to the passphrase that will protect this node's key"
@@ -85,10 +112,12 @@ def enrol(
             passphrase_env=passphrase_env,
         )
         data.save_key(key, passphrase)
+        if expect_role == "village" and passphrase is not None:
+            pii.create_key_file(data.path / PII_KEY_FILE, passphrase.decode("utf-8"))
         data.save(config)
         pending.unlink()
     except BaseException:
-        for p in (data.key_path, data.config_path):
+        for p in (data.key_path, data.config_path, data.path / PII_KEY_FILE):
             if p.exists():
                 p.unlink()
         raise
@@ -105,15 +134,19 @@ class ChildNode:
     pool: VerifyPool | None = None
     fold: Callable[..., None] | None = None
     page_bytes: int = 1024 * 1024
+    sealer: pii.Sealer | None = None  # a village: entry bodies and personal data sealed at rest
 
     @classmethod
     def load(cls, data_dir: str | Path, **kw: Any) -> ChildNode:
         data = DataDir(data_dir)
         config = data.load()
-        return cls(data, config, data.load_key(config), **kw)
+        key = data.load_key(config)
+        if config.role == "village" and "sealer" not in kw:
+            kw["sealer"] = open_sealer(data, config)
+        return cls(data, config, key, **kw)
 
     def open_store(self) -> Store:
-        return state.open_store(self.data, self.config, fold=self.fold)
+        return state.open_store(self.data, self.config, fold=self.fold, sealer=self.sealer)
 
     def client(self, url: str | None = None, **kw: Any) -> ParentClient:
         return ParentClient(
@@ -147,6 +180,11 @@ class ChildNode:
                         is_parent=parent_id == self.config.parent,
                     )
                     state.set_state(store, last_parent=parent_id)
+                    if self.config.role == "village":  # the county's receipts may allow purging personal data
+                        try:
+                            purge.purge_due(store, self.config.node_id, now_ms())
+                        except SyncError as e:  # the sync itself succeeded; say why nothing was purged
+                            state.set_state(store, purge_error=e.message)
                     return report
                 except TransportError as e:
                     last = e
@@ -176,7 +214,7 @@ class ChildNode:
                     "receipted_by_county": seq <= county_receipts.get(up, 0),
                 }
                 for seq, key, local_no in store.conn.execute(
-                    "SELECT seq, key, json_extract(CAST(body AS TEXT), '$.local_no') FROM entries WHERE feed = ? AND kind = 'case.new' ORDER BY seq",
+                    "SELECT seq, case_id, local_no FROM cases WHERE feed = ? AND origin_case_id IS NULL ORDER BY seq",
                     (up,),
                 )
             ]

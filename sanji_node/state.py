@@ -12,6 +12,8 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from sanji_domain.fold import DomainFold, Sealer, refold_all
+from sanji_domain.schema import domain_migrations
 from sync_protocol.entries import Entry
 from sync_protocol.planning import Vector
 from sync_protocol.sqlite_store import FoldHook, Store
@@ -87,17 +89,32 @@ def receipt_marks(store: Store, author: str) -> dict[str, int]:
 
 
 def open_store(
-    data: DataDir, config: NodeConfig, *, fold: FoldHook | None = None, extra: Callable[[Store], None] | None = None
+    data: DataDir,
+    config: NodeConfig,
+    *,
+    fold: FoldHook | None = None,
+    extra: Callable[[Store], None] | None = None,
+    sealer: Sealer | None = None,
 ) -> Store:
-    """The node's store, migrated, with its trust anchor set and the node's own folds first."""
+    """The node's store, migrated, with its trust anchor set: the node's folds, then the domain's.
+
+    `sealer` (a village laptop) seals entry bodies and personal data at rest.
+    """
+    domain = DomainFold(sealer)
 
     def folds(db: sqlite_utils.Database, entries: list[Entry]) -> None:
         fold_receipts(db, entries)
+        domain(db, entries)
         if fold is not None:
             fold(db, entries)
 
-    store = Store(data.db_path, fold=folds)
+    store = Store(data.db_path, fold=folds, **({"seal": sealer} if sealer is not None else {}))
     node_migrations.apply(store.db)
+    upgrading = "nodes" not in store.db.table_names() and store.count() > 0
+    domain_migrations.apply(store.db)
+    if upgrading:  # entries stored before the domain tables existed: fold them once
+        with store.db.atomic():
+            refold_all(store.db, domain, [e for f in store.vector() for e in store.entries(f) if e.value is not None])
     if extra is not None:
         extra(store)
     if store.trust_or_none() is None:

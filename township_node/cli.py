@@ -7,6 +7,7 @@ import click
 from sanji_node.child import ChildNode
 from sanji_node.child_cli import add_child_commands, page_option
 from sanji_node.cli import data_option, handle_errors, started
+from sanji_node.domain_cli import add_domain_commands
 from sanji_node.scheduler import SyncScheduler
 from sanji_node.serving import serve as serve_app
 from sync_protocol.verify_pool import VerifyPool
@@ -20,6 +21,7 @@ def main() -> None:
 
 
 add_child_commands(main, "township", default_port=8410)
+add_domain_commands(main, "township", ChildNode.load, prepare=lambda node, offline: None)
 
 
 @main.command(help="Serve the sync API to the villages and sync upstream on a schedule (Ctrl-C stops cleanly).")

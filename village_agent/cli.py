@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from sanji_node import purge
 from sanji_node.child import ChildNode, recover_before_writing
 from sanji_node.child_cli import add_child_commands, page_option
-from sanji_node.cli import data_option, emit, handle_errors, now_ms, started
+from sanji_node.cli import data_option, emit, handle_errors, json_option, now_ms, started
+from sanji_node.domain_cli import add_domain_commands
 from sanji_node.scheduler import SyncScheduler
 from sanji_node.serving import serve as serve_app
 
-from . import cases
 from .app import create_app
 
 
@@ -22,6 +21,16 @@ def main() -> None:
 
 
 add_child_commands(main, "village", default_port=8420)
+
+
+def _recover(node: ChildNode, offline: bool) -> None:
+    """Before writing to its own feed, a restored laptop first recovers it from the township."""
+    recovered = [] if offline else recover_before_writing(node)
+    if recovered:
+        click.echo(f"已先从乡镇恢复本机日志: {', '.join(recovered)}", err=True)
+
+
+add_domain_commands(main, "village", ChildNode.load, prepare=_recover)
 
 
 @main.command(help="Run the local process (127.0.0.1 only) and the sync job (Ctrl-C stops cleanly).")
@@ -52,30 +61,40 @@ def serve(data_dir: str, port: int | None, sync_interval: int | None, max_backof
     )
 
 
-@main.group(name="case", help="Cases (办件) logged for villagers.")
-def case_group() -> None:
+@main.group(
+    name="pii", help="Villagers' personal data on this laptop: encrypted at rest, purged after the county's receipt."
+)
+def pii_group() -> None:
     pass
 
 
-@case_group.command(
-    name="new", help="Log a new case (or a JSON list of cases) from a JSON file, or - for standard input."
+@pii_group.command(
+    name="status", help="Show the purge rule the county set, and how many cases keep personal data here."
 )
 @data_option
-@click.option(
-    "--json", "json_file", required=True, type=click.File("r", encoding="utf-8"), help="the case as JSON (FILE or -)"
-)
-@click.option("--offline", is_flag=True, help="do not ask the township first (no link)")
-@click.option("--output-json", "as_json", is_flag=True, help="machine-readable JSON output")
+@json_option
 @handle_errors
-def case_new(data_dir: str, json_file: Any, offline: bool, as_json: bool) -> None:
+def pii_status(data_dir: str, as_json: bool) -> None:
     node = ChildNode.load(data_dir)
-    recovered = [] if offline else recover_before_writing(node)
-    if recovered and not as_json:
-        click.echo(f"已先从乡镇恢复本机日志: {', '.join(recovered)}", err=True)
-    data = cases.parse_json(json_file.read())
-    made = cases.new_cases(node, data if isinstance(data, list) else [data], now_ms=now_ms())
-    out = made if isinstance(data, list) else made[0]
-    emit(as_json, out, "\n".join(f"已登记办件 {c['local_no']}（{c['case_id']}），待上传。" for c in made))
+    with node.open_store() as store:
+        s = purge.status(store, node.config.node_id, now_ms())
+    emit(
+        as_json,
+        s,
+        f"规则: {s['rule']}\n本机加密保存 {s['kept']} 件（其中 {s['kept_not_receipted']} 件县级尚未接收），"
+        f"到期待清除 {s['due']} 件，已清除 {s['purged']} 件",
+    )
+
+
+@pii_group.command(name="purge", help="Purge now the personal data the rule says is due (sync does this too).")
+@data_option
+@json_option
+@handle_errors
+def pii_purge(data_dir: str, as_json: bool) -> None:
+    node = ChildNode.load(data_dir)
+    with node.open_store() as store:
+        n = purge.purge_due(store, node.config.node_id, now_ms())
+    emit(as_json, {"purged": n}, f"已从本机清除 {n} 件办件的申请人个人信息（县级保留完整记录）")
 
 
 if __name__ == "__main__":  # pragma: no cover
