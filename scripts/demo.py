@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -20,37 +21,93 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOG = ROOT / "county_server" / "data" / "demo_catalog.json"
+sys.path.insert(0, str(ROOT))
+
+from sanji_domain.demo import DemoPeople  # noqa: E402
+
+CATALOG = ROOT / "sanji_domain" / "data" / "demo_catalog.json"
 TOWNSHIPS = {"chengguan": ("430321101000", "城关镇", 10), "huashi": ("430321102000", "花石镇", 11)}
 VILLAGES = {
     "meihua": ("chengguan", "430321101201", "梅花村", 20),
     "xinqiao": ("chengguan", "430321101202", "新桥村", 21),
     "shimen": ("huashi", "430321102201", "石门村", 22),
 }
-NAMES = [
-    "王秀英",
-    "李建国",
-    "张桂兰",
-    "刘德华",
-    "陈玉梅",
-    "杨志强",
-    "黄淑珍",
-    "赵国庆",
-    "周秀兰",
-    "吴明辉",
-    "徐凤英",
-    "孙立新",
-]
+PASSPHRASE_ENV = "SANJI_DEMO_PASSPHRASE"
+DEMO_PASSPHRASE = "梅花村代办员的口令"  # demo only: a real agent chooses their own
+# the items each village's agent files in the demo (by name; all handled through a village)
 ITEMS = [
-    "城乡居民养老保险参保登记",
     "高龄津贴申请",
+    "老年优待证办理",
     "残疾人证申领",
     "农村低保申请",
     "生育登记",
-    "老年优待证办理",
     "临时救助申请",
+    "城乡居民医保参保登记",
 ]
 PROGRAMS = {"county": "county_server", "township": "township_node", "village": "village_agent"}
+
+
+def handle_demo_cases(base: Path, county: Path) -> None:
+    """The windows at work: each township accepts, completes, asks for 补正, forwards a county item; the county
+    completes what was forwarded; agents record evaluations (one 差评 opens a rectification)."""
+    for township in TOWNSHIPS:
+        rows = json.loads(run("township", "case", "list", "--json", "--data", str(base / township)))
+        mine = sorted((r for r in rows if not r.get("origin_case_id")), key=lambda r: r["local_no"])
+        for n, case in enumerate(mine):
+            ref, level = case["local_no"], case.get("level")
+
+            def act(action: str, *extra: str, ref: str = ref, data: Path = base / township) -> None:
+                run("township", "case", "transition", ref, action, "--person", "窗口A岗", *extra, "--data", str(data))
+
+            if level == "县" and n % 3 == 0:
+                act("accept")
+                act("forward")
+            elif n % 4 == 0:
+                for action in ("accept", "start"):
+                    act(action)
+                act("complete", "--result", "准予办理")
+            elif n % 4 == 1:
+                act("accept")
+            elif n % 4 == 2:
+                act("request_supplement", "--reason", "请补充村委会出具的证明材料")
+        run("township", "sync", "--data", str(base / township))
+    for case in json.loads(run("county", "case", "list", "--json", "--data", str(county))):
+        if case["state"] == "FORWARDED" and not case.get("origin_case_id"):
+            for action in ("accept", "start", "complete"):
+                run(
+                    "county",
+                    "case",
+                    "transition",
+                    case["local_no"],
+                    action,
+                    "--person",
+                    "县政务服务中心",
+                    "--data",
+                    str(county),
+                )
+    for township in TOWNSHIPS:
+        run("township", "sync", "--data", str(base / township))
+    for name in VILLAGES:
+        data = base / name
+        run("village", "sync", "--data", str(data))
+        done = [
+            r
+            for r in json.loads(run("village", "case", "list", "--json", "--data", str(data)))
+            if r["state"] == "COMPLETED"
+        ]
+        for i, case in enumerate(done[:3]):
+            level = ("5", "4", "2")[i]
+            run(
+                "village",
+                "evaluate",
+                case["local_no"],
+                "--level",
+                level,
+                "--comment",
+                "代办员回访时记录",
+                "--data",
+                str(data),
+            )
 
 
 def run(program: str, *args: str, stdin: str | None = None) -> str:
@@ -100,6 +157,7 @@ def main() -> None:
         help="the county's port; townships use +10…, villages +20… (0: any free ports)",
     )
     args = ap.parse_args()
+    os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
     base: Path = args.dir.resolve()
     if base.exists() and not args.keep:
         shutil.rmtree(base)
@@ -124,32 +182,83 @@ def main() -> None:
         if fresh:
             run("county", "init", "--data", str(county), "--county", "430321", "--name", "示范县")
             run("county", "catalog", "import", str(CATALOG), "--data", str(county))
+            for year in ("2025", "2026"):  # the State Council's holidays and 调休 days, for the deadlines
+                run("county", "calendar", "seed", "--year", year, "--data", str(county))
         port_of = (lambda offset: 0) if args.base_port == 0 else (lambda offset: args.base_port + offset)
         p, county_url = start("county", county, port_of(0), logs)
         procs.append(p)
         urls = {"county": county_url}
+
         def enrol(program: str, name: str, division: str, parent: str, parent_url: str, port: int, *extra: str) -> None:
             token = json.loads(run("county", "enroll", "--data", str(county), "--role", program, "--division", division,
                                    "--parent", parent, "--node-id", name, "--json"))["token"]  # fmt: skip
-            run(program, "init", "--data", str(base / name), "--parent", parent_url, "--token", token, "--port", str(port), *extra)
+            run(
+                program,
+                "init",
+                "--data",
+                str(base / name),
+                "--parent",
+                parent_url,
+                "--token",
+                token,
+                "--port",
+                str(port),
+                *extra,
+            )
 
         for name, (division, _label, offset) in TOWNSHIPS.items():
             if fresh:
                 enrol("township", name, division, "county", county_url, port_of(offset))
-            p, urls[name] = start("township", base / name, port_of(offset), logs, "--sync-interval", "5", "--max-backoff", "30")
+            p, urls[name] = start(
+                "township", base / name, port_of(offset), logs, "--sync-interval", "5", "--max-backoff", "30"
+            )
             procs.append(p)
+        people = DemoPeople(seed=2026)
+        items = {i["name"]: i for i in json.loads(CATALOG.read_text(encoding="utf-8"))["items"]}
         for name, (parent, division, label, offset) in VILLAGES.items():
             data = base / name
             if fresh:
-                enrol("village", name, division, parent, urls[parent], port_of(offset), "--fallback", county_url)
+                enrol("village", name, division, parent, urls[parent], port_of(offset), "--fallback", county_url,
+                      "--passphrase-env", PASSPHRASE_ENV)  # fmt: skip
+                town = TOWNSHIPS[parent][1]
                 cases = [
-                    {"item": ITEMS[(i + len(name)) % len(ITEMS)], "applicant": {"name": NAMES[(i * 5 + len(name)) % len(NAMES)]},
-                     "agent": "代办员", "notes": f"{label}代办点收件"}
+                    people.case_request(items[ITEMS[(i + offset) % len(ITEMS)]], township=town, village=label)
                     for i in range(8)
-                ]  # fmt: skip
-                run("village", "case", "new", "--data", str(data), "--offline", "--json", "-", stdin=json.dumps(cases, ensure_ascii=False))
+                ]
+                run(
+                    "village",
+                    "case",
+                    "new",
+                    "--data",
+                    str(data),
+                    "--offline",
+                    "--json",
+                    "-",
+                    stdin=json.dumps(cases, ensure_ascii=False),
+                )
+                for day in range(7):
+                    date = f"2026-11-{23 + day:02d}"
+                    run(
+                        "village",
+                        "roster",
+                        "set",
+                        date,
+                        people.agent(),
+                        "--substitute",
+                        people.agent(),
+                        "--data",
+                        str(data),
+                    )
             run("village", "sync", "--data", str(data))
-            p, urls[name] = start("village", data, port_of(offset), logs, "--sync-interval", "10", "--max-backoff", "60")
+        if fresh:
+            handle_demo_cases(base, county)
+        for name, (_parent, _division, _label, offset) in VILLAGES.items():
+            data = base / name
+            if fresh:
+                run("village", "sync", "--data", str(data))
+            p, urls[name] = start(
+                "village", data, port_of(offset), logs, "--sync-interval", "10", "--max-backoff", "60"
+            )
             procs.append(p)
         time.sleep(1)
         print("\n三级演示已启动 Sanji three-tier demo is running:\n")
@@ -162,8 +271,15 @@ def main() -> None:
         print(f"  .venv/bin/county-server nodes --data {county}")
         print(f"  .venv/bin/village-agent status --data {base / 'meihua'}")
         print(
-            f'  echo \'{{"item": "生育登记", "applicant": {{"name": "张桂兰"}}}}\' | .venv/bin/village-agent case new --data {base / "meihua"} --json -'
+            f"  export {PASSPHRASE_ENV}='{DEMO_PASSPHRASE}'   # the demo agents' passphrase (villages encrypt personal data)"
         )
+        print(f"  .venv/bin/village-agent case list --data {base / 'meihua'}")
+        print(f"  .venv/bin/village-agent catalog show 生育登记 --data {base / 'meihua'}")
+        print(f"  .venv/bin/village-agent case new --item 生育登记 --name 张桂兰 --id-number 430321199001010027 "
+              f"--phone 13807321234 --material 居民身份证 --material 居民户口簿 --material 结婚证 --data {base / 'meihua'}")  # fmt: skip
+        print(f"  .venv/bin/township-node case list --data {base / 'chengguan'}")
+        print(f"  .venv/bin/village-agent ledger export 台账.xlsx --data {base / 'meihua'}")
+        print(f"  .venv/bin/county-server stats show --by township --data {county}")
         print(f"  .venv/bin/village-agent sync --data {base / 'meihua'}")
         print(f"\nLogs in {logs}. Ctrl-C stops every node.")
         if args.no_wait:

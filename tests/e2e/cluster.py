@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sanji_domain import pii
+from sanji_domain.demo import DemoPeople
+from sync_protocol.sqlite_store import Store
+
 PROGRAMS = {"county": "county_server", "township": "township_node", "village": "village_agent"}
 DEADLINE_S = 60.0
 
@@ -49,11 +53,17 @@ class Node:
         return PROGRAMS[self.role]
 
 
+PASSPHRASE_ENV = "SANJI_TEST_PASSPHRASE"
+DEMO_CATALOG = Path(__file__).resolve().parents[2] / "sanji_domain" / "data" / "demo_catalog.json"
+DEMO_ITEMS = json.loads(DEMO_CATALOG.read_text(encoding="utf-8"))["items"]
+
+
 @dataclass
 class Cluster:
     root: Path
     nodes: dict[str, Node] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=lambda: {**os.environ, "PYTHONUNBUFFERED": "1"})
+    people: DemoPeople = field(default_factory=DemoPeople)
 
     def run(
         self, node: Node | str, *args: str, input: str | None = None, check: bool = True
@@ -72,9 +82,12 @@ class Cluster:
         return json.loads(out)
 
     # -- building ----------------------------------------------------------
-    def county(self, code: str = "430321") -> Node:
+    def county(self, code: str = "430321", *, catalog: bool = True) -> Node:
+        """Create the county; with the demo catalog released, as a county has before it enrols anyone."""
         n = self.nodes["county"] = Node("county", "county", self.root / "county")
         self.run(n, "init", "--county", code, "--name", "示范县")
+        if catalog:
+            self.run(n, "catalog", "import", str(DEMO_CATALOG))
         return n
 
     def enrol(self, name: str, role: str, division: str, parent: str, parent_url: str, *extra: str) -> Node:
@@ -82,8 +95,30 @@ class Cluster:
             "county", "enroll", "--role", role, "--division", division, "--parent", parent, "--node-id", name
         )["token"]
         n = self.nodes[name] = Node(name, role, self.root / name)
+        if role == "village":  # the agent's passphrase seals personal data on the laptop
+            self.env.setdefault(PASSPHRASE_ENV, "代办员的口令-test")
+            extra = ("--passphrase-env", PASSPHRASE_ENV, *extra)
         self.run(n, "init", "--parent", parent_url, "--token", token, *extra)
         return n
+
+    def store(self, name: str) -> Store:
+        """A node's store, opened as the node opens it (a village's with the agent's passphrase)."""
+        n = self.nodes[name]
+        sealer = None
+        if (n.data / "pii.key").exists():
+            sealer = pii.open_key_file(n.data / "pii.key", self.env[PASSPHRASE_ENV])
+        return Store(n.data / "node.sqlite", **({"seal": sealer} if sealer else {}))
+
+    def cases(self, n: int, item: str, **kw: Any) -> list[dict[str, Any]]:
+        """`n` valid case requests for a demo-catalog item (Faker villagers with valid ID numbers)."""
+        spec = next(i for i in DEMO_ITEMS if item in (i["name"], i["task_code"]))
+        # by name: the release in force may give the item another 实施编码 than the demo catalog
+        return [{**self.people.case_request(spec, **kw), "item": spec["name"]} for _ in range(n)]
+
+    def new_cases(self, village: str, n: int, item: str, *args: str, **kw: Any) -> list[dict[str, Any]]:
+        out = self.run(village, "case", "new", "--output-json", "--json", "-", *args,
+                       input=json.dumps(self.cases(n, item, **kw), ensure_ascii=False))  # fmt: skip
+        return json.loads(out.stdout)
 
     # -- processes ---------------------------------------------------------
     def start(self, name: str, *extra: str) -> Node:

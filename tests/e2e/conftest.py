@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster
-
-DEMO_CATALOG = Path(__file__).resolve().parents[2] / "county_server" / "data" / "demo_catalog.json"
+from .cluster import DEMO_CATALOG, Cluster
 
 TOWNSHIPS = {"t1": "430321101000", "t2": "430321102000"}
 VILLAGES = {"v11": ("t1", "430321101201"), "v12": ("t1", "430321101202"), "v21": ("t2", "430321102201")}

@@ -7,23 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from sync_protocol.sqlite_store import Store
-
 from .cluster import Cluster, wait_for
 
 
 def county_count(c: Cluster, feed: str) -> int:
-    with Store(c.nodes["county"].data / "node.sqlite") as s:
+    with c.store("county") as s:
         return int(s.conn.execute("SELECT COUNT(*) FROM entries WHERE feed = ?", (feed,)).fetchone()[0])
 
 
 def log_cases(c: Cluster, village: str, n: int, per_commit: int = 250) -> None:
     for start in range(0, n, per_commit):
-        cases = [
-            {"item": "城乡居民医保参保登记", "applicant": {"name": f"村民{i}"}, "notes": "材料齐全" * 40}
-            for i in range(start, min(n, start + per_commit))
-        ]
-        c.run(village, "case", "new", "--offline", "--json", "-", input=json.dumps(cases, ensure_ascii=False))
+        c.new_cases(village, min(per_commit, n - start), "城乡居民医保参保登记", "--offline", notes="材料齐全" * 40)
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ def test_township_killed_mid_sync_converges_without_loss_or_duplicates(small: Cl
     assert 0 < through < total, f"the kill came too late ({through} of {total} through)"
     c.start("t1", "--port", t1_port, "--sync-interval", "1", "--max-backoff", "2", "--page-kib", "64")
     wait_for(lambda: county_count(c, "v11/up") == total, "the backlog to converge at the county")
-    with Store(c.nodes["county"].data / "node.sqlite") as county, Store(c.nodes["v11"].data / "node.sqlite") as v11:
+    with c.store("county") as county, c.store("v11") as v11:
         assert [(e.seq, e.hash) for e in county.entries("v11/up")] == [(e.seq, e.hash) for e in v11.entries("v11/up")]
         resent = county.conn.execute("SELECT resent_batches FROM peers WHERE node = 't1'").fetchone()[0]
     assert resent <= 1, f"{resent} batches were sent twice"
@@ -103,7 +97,7 @@ def test_a_restored_laptop_recovers_its_feed_instead_of_forking(small: Cluster) 
     backup = c.root / "v11-backup.sqlite"
     log_cases(c, "v11", 3)
     c.run("v11", "sync")
-    with Store(v11.data / "node.sqlite") as s:
+    with c.store("v11") as s:
         s.conn.execute("PRAGMA wal_checkpoint(FULL)")
         s.db.execute(f"VACUUM INTO '{backup}'")  # the backup, taken now
     log_cases(c, "v11", 4)
@@ -113,19 +107,12 @@ def test_a_restored_laptop_recovers_its_feed_instead_of_forking(small: Cluster) 
         if p.exists():
             p.unlink()
     backup.rename(v11.data / "node.sqlite")  # the laptop is restored from the old backup: 3 cases
-    out = c.run(
-        "v11",
-        "case",
-        "new",
-        "--json",
-        "-",
-        input=json.dumps({"item": "生育登记", "applicant": {"name": "补录"}}, ensure_ascii=False),
-    )
+    out = c.run("v11", "case", "new", "--json", "-", input=json.dumps(c.cases(1, "生育登记")[0], ensure_ascii=False))
     assert "已先从乡镇恢复本机日志" in out.stderr
-    with Store(v11.data / "node.sqlite") as s:
+    with c.store("v11") as s:
         assert s.vector()["v11/up"][0] == 8  # 7 recovered, then the new one continues the feed
     c.run("v11", "sync")
-    with Store(c.nodes["t1"].data / "node.sqlite") as t1:
+    with c.store("t1") as t1:
         assert t1.forks() == [] and t1.vector()["v11/up"][0] == 8
 
 
@@ -133,7 +120,7 @@ def test_an_offline_restore_forks_and_the_fork_is_quarantined_and_shown(small: C
     c = small
     v11 = c.nodes["v11"]
     backup = c.root / "v11-backup.sqlite"
-    with Store(v11.data / "node.sqlite") as s:
+    with c.store("v11") as s:
         s.db.execute(f"VACUUM INTO '{backup}'")
     log_cases(c, "v11", 2)
     c.run("v11", "sync")
@@ -146,14 +133,14 @@ def test_an_offline_restore_forks_and_the_fork_is_quarantined_and_shown(small: C
     report = c.json("v11", "sync")
     assert report["forked"] == ["v11/up"]
     assert "分叉" in c.run("v11", "status").stdout
-    with Store(c.nodes["t1"].data / "node.sqlite") as t1:
+    with c.store("t1") as t1:
         forks = t1.forks()
         assert [(f["feed"], f["seq"]) for f in forks] == [("v11/up", 2)]  # found at the parent's head seq
         assert "v11/up" in t1.frozen_feeds()
         kept = [e.key for e in t1.entries("v11/up")]
     log_cases(c, "v11", 1)  # later writes of the forked laptop are held for review, not applied
     c.run("v11", "sync")
-    with Store(c.nodes["t1"].data / "node.sqlite") as t1:
+    with c.store("t1") as t1:
         assert [e.key for e in t1.entries("v11/up")] == kept  # nothing of the other history applied
         (fork,) = t1.forks()
         assert fork["remote_last_seq"] == 3 and fork["batches"] == 2  # both histories kept, in full
