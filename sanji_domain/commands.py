@@ -309,6 +309,19 @@ def load_case(conn: Any, ref: str) -> dict[str, Any]:
     return dict(zip(cols, row, strict=True))
 
 
+def current_materials(conn: Any, case: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case's materials checklist: as filed, or as the latest applied 收件/补正 event recorded it."""
+    for (body,) in conn.execute(
+        "SELECT body FROM case_events WHERE case_id = ? AND conflict IS NULL ORDER BY hlc DESC, author DESC, seq DESC",
+        (case["case_id"],),
+    ):
+        value = orjson.loads(body)
+        if isinstance(value.get("materials"), list):
+            return value["materials"]
+    materials = orjson.loads(case["body"]).get("materials")
+    return materials if isinstance(materials, list) else []
+
+
 def event_feed(actor: Actor, case: dict[str, Any]) -> str:
     """The feed an actor's event on this case goes to: one the case's holders all hold."""
     if actor.role == AGENT:
@@ -354,7 +367,10 @@ def transition(
         body["linked_case_id"] = uuid7(now_ms)
     if (action in ("submit", "supplement") and case["state"] == DRAFT) or data.get("materials"):
         item = catalog_item(conn, case["item_code"], case["item_version"])
-        checklist, missing = check_materials(item, data.get("materials") or [])
+        # what is held already stays held: the new materials are added to the case's checklist
+        held = [m["name"] for m in current_materials(conn, case) if m.get("received")]
+        given = [m if isinstance(m, str) else m.get("name") for m in data.get("materials") or []]
+        checklist, missing = check_materials(item, list(dict.fromkeys([*held, *given])))
         body["materials"] = checklist
         if missing and action == "submit" and not (case["pledge"] or (data.get("pledge") and item.get("allow_pledge"))):
             raise ValidationError(f"缺少必要材料: {'、'.join(missing)}，不能收件 (required materials missing)")

@@ -465,7 +465,11 @@ def refold_cases(conn: Any, case_ids: Iterable[str]) -> None:
         )
         conn.executemany(
             "UPDATE case_events SET before = ?, after = ?, conflict = ? WHERE feed = ? AND seq = ?",
-            [(a.before, a.after, a.conflict, a.event.feed, a.event.seq) for a in cs.history if a.event.case_id == case_id],
+            [
+                (a.before, a.after, a.conflict, a.event.feed, a.event.seq)
+                for a in cs.history
+                if a.event.case_id == case_id
+            ],
         )
         if cs.linked_case_id != linked:
             # the 转报 that applies changed (a later-arriving event made it a conflict, or made it legal):

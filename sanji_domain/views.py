@@ -721,3 +721,19 @@ def cards_due(conn: Any, *, today: date, tz: tzinfo = CST) -> list[tuple[str, st
             reason = f"距承诺办结日期 {clock.promise.isoformat()} 仅剩 {clock.remaining} 个工作日 (due soon)"
         due.append((row["case_id"], clock.warning, reason))
     return due
+
+
+def conflicts(conn: Any, *, tz: tzinfo = CST) -> list[dict[str, Any]]:
+    """Every event the fold kept as a conflict, oldest first: what was tried, by whom, on which case, and why not."""
+    cur = conn.execute(
+        "SELECT e.case_id, c.local_no, c.official_no, e.feed, e.seq, e.author, e.role, e.action, e.at_ms, e.before, "
+        "e.conflict FROM case_events e LEFT JOIN cases c ON c.case_id = e.case_id "
+        "WHERE e.conflict IS NOT NULL ORDER BY e.hlc, e.author, e.feed, e.seq"
+    )
+    out = []
+    for row in _dicts(cur):
+        row["at"] = _stamp(row.pop("at_ms"), tz)
+        row["action_label"] = ACTION_LABELS.get(row["action"], row["action"])
+        row["state_label"] = STATE_LABELS.get(row["before"], row["before"])
+        out.append(row)
+    return out

@@ -21,7 +21,7 @@ import orjson
 
 from sanji_domain import commands, exports, stats, views
 from sanji_domain.commands import Actor, Command
-from sanji_domain.states import ACTION_LABELS, ACTIONS, STATE_LABELS
+from sanji_domain.states import ACTION_LABELS, ACTIONS, CONFLICT_RULE, STATE_LABELS
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
 
@@ -331,6 +331,33 @@ def _case_commands(
         with node.open_store() as store:
             detail = views.show_case(store.conn, ref, today=today(), opener=_opener(node))
         emit(as_json, detail, lambda: _case_text(detail))
+
+    @case.command(name="conflicts", help="List every event kept as a conflict (concurrent, incompatible decisions).")
+    @data_option
+    @json_option
+    @handle_errors
+    def case_conflicts(data_dir: str, as_json: bool) -> None:
+        node = load(data_dir)
+        with node.open_store() as store:
+            rows = views.conflicts(store.conn)
+        emit(
+            as_json,
+            {"rule": CONFLICT_RULE, "conflicts": rows},
+            lambda: (
+                f"共 {len(rows)} 个冲突事件。规则: {CONFLICT_RULE}\n"
+                + _table(
+                    rows,
+                    [
+                        ("local_no", "本地编号"),
+                        ("at", "时间"),
+                        ("author", "作者"),
+                        ("action_label", "操作"),
+                        ("state_label", "当时状态"),
+                        ("conflict", "原因"),
+                    ],
+                )
+            ),
+        )
 
     actions = [a for a, spec in ACTIONS.items() if any(_role_name(role) in roles for roles in spec.sources.values())]
 

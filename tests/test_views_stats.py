@@ -65,6 +65,7 @@ VILLAGERS = {
     "H": "周涛",
     "P": "徐明",
     "S": "孙霞",
+    "Q": "钱红梅",
 }
 _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -617,3 +618,21 @@ def test_a_village_handles_its_own_village_items(tmp_path: Path) -> None:
     with pytest.raises(commands.TransitionError):  # another village's agent may not touch it
         commands.transition(w.conn, ACTORS["v2"], w.no("A"), "deliver", now_ms=at("2026-11-02", 12))
     store.close()
+
+
+def test_conflicts_are_listed_node_wide(world: World) -> None:
+    rows = views.conflicts(world.conn)
+    (late,) = [r for r in rows if r["local_no"] == world.no("H")]
+    assert late["action"] == "accept" and late["before"] == "WITHDRAWN" and "已撤回" in late["conflict"]
+
+
+def test_a_draft_is_submitted_once_its_materials_are_complete(world: World) -> None:
+    """草稿: filed with a material missing; a later submit adds what arrived and keeps what was held."""
+    world.file("Q", "v1", ELDER, at("2026-11-20", 9), materials=["居民身份证"], draft=True)
+    assert views.show_case(world.conn, world.no("Q"), today=date(2026, 11, 20))["state"] == "DRAFT"
+    with pytest.raises(ValidationError, match="户口簿"):
+        commands.transition(world.conn, ACTORS["v1"], world.no("Q"), "submit", {}, now_ms=at("2026-11-20", 10))
+    world.act("v1", "Q", "submit", at("2026-11-20", 11), materials=["户口簿"])
+    detail = views.show_case(world.conn, world.no("Q"), today=date(2026, 11, 20))
+    assert detail["state"] == "SUBMITTED"
+    assert {m["name"] for m in detail["materials"] if m["received"]} == {"居民身份证", "户口簿"}
