@@ -636,3 +636,26 @@ def test_a_draft_is_submitted_once_its_materials_are_complete(world: World) -> N
     detail = views.show_case(world.conn, world.no("Q"), today=date(2026, 11, 20))
     assert detail["state"] == "SUBMITTED"
     assert {m["name"] for m in detail["materials"] if m["received"]} == {"居民身份证", "户口簿"}
+
+
+def test_a_walk_in_case_at_the_township_window(world: World) -> None:
+    """窗口收件: a township files, handles and completes a case itself; it counts for the township, not a village."""
+    before = {
+        r["group"]: r["filed"] for r in stats.statistics(world.conn, group_by="township", period=NOV, today=TODAY)
+    }
+    villages = stats.statistics(world.conn, group_by="village", period=NOV, today=TODAY)
+    world.file("S", "t1", ELDER, at("2026-11-23", 9))
+    case = views.show_case(world.conn, world.no("S"), today=TODAY)
+    assert (case["channel"], case["village"], case["township"]) == ("窗口", None, "t1")
+    assert world.no("S").startswith(ACTORS["t1"].division + "-20261123-")
+    for action in ("accept", "start", "complete"):
+        cmd = world.act("t1", "S", action, at("2026-11-23", 10))
+        assert cmd.feed == "t1/up"  # the window's own case: its events go up with it
+    eid = world.evaluate("t1", "S", 5, at("2026-11-23", 11))
+    row = world.conn.execute("SELECT township, village, target_type FROM evaluations WHERE evaluation_id = ?", (eid,))
+    assert row.fetchone() == ("t1", None, "窗口")
+    after = {r["group"]: r["filed"] for r in stats.statistics(world.conn, group_by="township", period=NOV, today=TODAY)}
+    assert after["t1"] == before["t1"] + 1
+    assert stats.statistics(world.conn, group_by="village", period=NOV, today=TODAY) == villages
+    with pytest.raises(commands.TransitionError):  # a village agent cannot act on a window's case
+        commands.transition(world.conn, ACTORS["v1"], world.no("S"), "deliver", now_ms=at("2026-11-23", 12))
