@@ -47,3 +47,29 @@ def test_core_module_is_pure(path: Path) -> None:
         )
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     assert not calls & FORBIDDEN_CALLS, f"{path.name} calls {calls & FORBIDDEN_CALLS}"
+
+
+DOMAIN = Path(sync_protocol.__file__).parent.parent / "sanji_domain"
+NODE_PACKAGES = {"sanji_node", "county_server", "township_node", "village_agent", "flask", "requests", "waitress",
+                 "apscheduler"}  # fmt: skip
+CLOCK_READS = {("time", "time"), ("datetime", "now"), ("date", "today"), ("datetime", "today")}
+
+
+@pytest.mark.parametrize("path", sorted(DOMAIN.glob("*.py")), ids=lambda p: p.stem)
+def test_domain_depends_only_on_the_protocol(path: Path) -> None:
+    """nodes → sanji_domain → sync_protocol: the domain imports no node package, no web stack, and reads no clock."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = {n.split(".")[0] for n in imported_names(tree) if not n.startswith(".")}
+    assert not roots & NODE_PACKAGES, f"{path.name} imports {roots & NODE_PACKAGES}"
+    reads = {
+        (n.func.value.id, n.func.attr)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+    }
+    assert not reads & CLOCK_READS, f"{path.name} reads the clock: {reads & CLOCK_READS} (pass now/today in)"
+
+
+def test_the_protocol_does_not_know_the_domain() -> None:
+    for path in PACKAGE.glob("*.py"):
+        roots = {n.split(".")[0] for n in imported_names(ast.parse(path.read_text(encoding="utf-8")))}
+        assert "sanji_domain" not in roots, f"{path.name} imports sanji_domain"
