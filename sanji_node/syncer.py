@@ -122,7 +122,11 @@ def sync_once(
                 if o.error and o.status is not Status.FORK
             ]
             note("pull", report.pulled_entries, 0)
-            if not more or not batches or restrict(store.vector(), shared) == before:
+            moved = restrict(store.vector(), shared) != before
+            # the page may have brought membership (this node's own, on a first sync): what both ends
+            # hold is then larger, and the next pull must say so
+            shared = session.shared(node_id, parent_id, store.directory())
+            if not more or not batches or not moved:
                 # done, or a page that moved nothing (e.g. all quarantined): stop rather than loop
                 break
     report.requests = client.requests - start_requests

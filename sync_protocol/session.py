@@ -36,7 +36,14 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 def shared(child: str, parent: str, directory: Directory) -> Callable[[str], bool]:
     """Feeds that both ends of a link should hold: the only ones a session compares."""
 
+    root_feed = directory.root_feed
+
     def both(feed: str) -> bool:
+        # The county's public feed is held by every enrolled node. A node that does not yet hold its own
+        # membership entry (a fresh laptop whose county feed is still arriving) must still compare it,
+        # or each pull would start that feed over from entry 1 and never reach the entry that enrols it.
+        if feed == root_feed:
+            return True
         return should_hold(child, feed, directory) and should_hold(parent, feed, directory)
 
     return both

@@ -206,3 +206,21 @@ def test_the_village_app_answers_only_on_this_machine(three_tier: Cluster) -> No
         assert requests.get((n.url or "") + "/nope", timeout=10).json()["code"] == "not_found"
     finally:
         c.stop("v12")
+
+
+def test_a_village_enrolled_after_a_big_release_catches_up_in_one_sync(three_tier: Cluster) -> None:
+    """A fresh laptop's first sync brings the whole county feed, even when one commit is bigger than a page.
+
+    The 200-item release is one commit of several hundred KB; the pages asked for here are 64 KiB. The
+    laptop's own membership entry comes after it, so the session must compare the county feed before it
+    knows it is enrolled, and must widen what it compares once its membership arrives.
+    """
+    c = three_tier
+    c.enrol("v13", "village", "430321101203", "t1", c.nodes["t1"].url or "", "--no-sync")
+    report = c.json("v13", "sync", "--page-kib", "64")
+    assert report["pulled_entries"] > 200
+    with store_of(c, "v13") as v13, store_of(c, "t1") as t1:
+        assert v13.vector()["county/*"] == t1.vector()["county/*"]
+        assert v13.conn.execute("SELECT COUNT(*) FROM catalog_items WHERE state = '在用'").fetchone()[0] == 200
+    assert c.json("v13", "sync")["noop"] is True  # nothing left: one request
+    c.new_cases("v13", 1, "生育登记", "--offline")  # enrolled, with the catalog: it can file
