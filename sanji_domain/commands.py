@@ -297,16 +297,14 @@ def _case_body(conn: Any, actor: Actor, data: Any, now_ms: int) -> dict[str, Any
 
 
 def load_case(conn: Any, ref: str) -> dict[str, Any]:
-    """A case by its id, local number or official 办件编号, as the folded row."""
-    conn_row = conn.execute(
-        "SELECT * FROM cases WHERE case_id = ? OR local_no = ? OR official_no = ? ORDER BY origin_case_id IS NOT NULL",
-        (ref, ref, ref),
-    )
-    cols = [c[0] for c in conn_row.description]
-    row = conn_row.fetchone()
-    if row is None:
-        raise NotFoundError(f"找不到办件 {ref} (no such case)", hint="用 case list 查看；若刚登记，请先同步")
-    return dict(zip(cols, row, strict=True))
+    """A case by its id, local number or official 办件编号, as the folded row (each an indexed lookup)."""
+    for column in ("case_id", "local_no", "official_no"):
+        order = " ORDER BY origin_case_id IS NOT NULL" if column == "local_no" else ""
+        cur = conn.execute(f"SELECT * FROM cases WHERE {column} = ?{order} LIMIT 1", (ref,))
+        row = cur.fetchone()
+        if row is not None:
+            return dict(zip([c[0] for c in cur.description], row, strict=True))
+    raise NotFoundError(f"找不到办件 {ref} (no such case)", hint="用 case list 查看；若刚登记，请先同步")
 
 
 def current_materials(conn: Any, case: dict[str, Any]) -> list[dict[str, Any]]:

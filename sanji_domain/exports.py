@@ -20,10 +20,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.utils import get_column_letter
-
 from . import stats as stats_module
 from . import views
 from .errors import ValidationError
@@ -31,8 +27,6 @@ from .errors import ValidationError
 FORMATS = ("xlsx", "csv")
 Column = str | tuple[str, str]  # a key that is also the header, or (key, header)
 
-_THIN = Side(style="thin")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _MAX_WIDTH = 40
 
 
@@ -114,6 +108,13 @@ def write_xlsx(
     """The printable table in one sheet: title row, bold bordered header, data rows; returns the row count."""
     p, _ = _target(path, "xlsx")
     cols = _columns(columns)
+    # imported here: every command line imports this module, few of them write Excel
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, Side
+    from openpyxl.utils import get_column_letter
+
+    thin = Side(style="thin")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
     wb = Workbook()
     ws = wb.active
     ws.title = (title.split()[0] if title.strip() else "Sheet")[:31].translate(str.maketrans("", "", "[]:*?/\\"))
@@ -128,14 +129,14 @@ def write_xlsx(
     for j, (_, header) in enumerate(cols, start=1):
         c = ws.cell(row=2, column=j, value=header)
         c.font = Font(bold=True)
-        c.border = _BORDER
+        c.border = border
         c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     count = 0
     for i, row in enumerate(rows, start=3):
         count += 1
         for j, value in enumerate(_values(cols, row), start=1):
             c = ws.cell(row=i, column=j, value=value)
-            c.border = _BORDER
+            c.border = border
             c.alignment = Alignment(vertical="center", wrap_text=True)
             if isinstance(value, str):
                 c.number_format = "@"  # text, so Excel does not turn 身份证号 or dates into numbers

@@ -238,10 +238,11 @@ class DomainFold:
         if pii:
             conn.executemany("INSERT OR IGNORE INTO case_pii (case_id, data, sealed) VALUES (?, ?, ?)", pii)
         # evaluations that arrived before the case they name take the case's place and item now
-        conn.executemany(
-            "UPDATE evaluations SET village = ?, township = ?, item_code = ? WHERE case_id = ?",
-            [(r[4], r[5], r[8], r[0]) for r in rows],
-        )
+        if conn.execute("SELECT 1 FROM evaluations WHERE item_code IS NULL AND case_id IS NOT NULL LIMIT 1").fetchone():
+            conn.executemany(
+                "UPDATE evaluations SET village = ?, township = ?, item_code = ? WHERE case_id = ?",
+                [(r[4], r[5], r[8], r[0]) for r in rows],
+            )
         # events that arrived before their case (another feed came first): fold them now
         ids = [e.key for e in entries]
         early: set[str] = set()

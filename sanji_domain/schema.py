@@ -60,6 +60,7 @@ def m001_domain(db: sqlite_utils.Database) -> None:
         "CREATE INDEX cases_origin ON cases (origin_case_id)",
         "CREATE INDEX cases_unnumbered ON cases (filed_ms) WHERE official_no IS NULL",
         "CREATE INDEX cases_official ON cases (official_no)",
+        "CREATE INDEX cases_local ON cases (local_no)",
         "CREATE TABLE case_pii (case_id TEXT PRIMARY KEY, data BLOB, sealed INTEGER NOT NULL DEFAULT 0, "
         "purged_ms INTEGER)",
         "CREATE TABLE case_events (feed TEXT NOT NULL, seq INTEGER NOT NULL, case_id TEXT NOT NULL, "
