@@ -44,6 +44,8 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
     with open_store():  # migrate once, before any request
         pass
 
+    numberer = numbering.NumberingJob(open_store, key, config, clock_ms)
+
     def enroll(body: bytes) -> dict[str, Any]:
         request, since = enrolment.decode_message(body)
         with open_store() as store:
@@ -62,8 +64,8 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
     def after_push(store: Store, caller: Caller, verdicts: list[Verdict]) -> None:
         authors = {o.feed.split("/")[0] for v in verdicts for o in v.outcomes if o.status is Status.ACCEPTED}
         if authors:
-            numbering.number_new_cases(store, key, config, clock_ms())
             receipts.write_receipts(store, key, authors, clock_ms() * 1000)
+            numberer.poke()  # 办件编号, off the push's path
 
     def before_pull(store: Store, caller: Caller, vector: Vector) -> None:
         receipts.write_receipts(store, key, receipts.subtree(store, caller.node), clock_ms() * 1000)
@@ -80,4 +82,6 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
         before_pull=before_pull,
     )
     app.config["SANJI_DATA"] = str(data.path)
+    app.extensions["sanji_numbering"] = numberer
+    numberer.poke()  # cases that arrived while the server was down (e.g. by bundle) are numbered now
     return app

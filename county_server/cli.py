@@ -25,7 +25,7 @@ from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_REVOKE, check_cou
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify_pool import VerifyPool
 
-from . import catalog, numbering, receipts, tokens
+from . import catalog, receipts, tokens
 from .app import create_app, open_county_store
 from .calendar_cli import calendar
 
@@ -97,8 +97,14 @@ def serve(data_dir: str, host: str | None, port: int | None, workers: int) -> No
         host=host or config.host,
         port=config.port if port is None else port,
         on_start=lambda url: click.echo(f"县级节点 {config.node_id} 正在服务 listening on {url}", err=False),
-        on_stop=(pool.close if pool else None),
+        on_stop=lambda: _stop_serving(app, pool),
     )
+
+
+def _stop_serving(app: Any, pool: VerifyPool | None) -> None:
+    app.extensions["sanji_numbering"].stop()
+    if pool is not None:
+        pool.close()
 
 
 @main.command(help="Issue a one-time enrolment token for a township or a village.")
@@ -393,12 +399,10 @@ def export_bundle(data_dir: str, for_node: str, path: str) -> None:
 @json_option
 @handle_errors
 def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
-    data, config, key = county(data_dir)
+    data, _, key = county(data_dir)
     with open_county_store(data) as store, open(file, "rb") as f:
         verdicts = store.import_bundle(f, name=file)
         _, authors = accepted(verdicts)
-        if authors:
-            numbering.number_new_cases(store, key, config, now_ms())
         receipts.write_receipts(store, key, authors, now_ms() * 1000)  # committed here: receipt it
     emit(as_json, *import_report(file, verdicts))
 

@@ -200,7 +200,13 @@ class DomainFold:
             v = e.value
             item = v.get("item") or {}
             agent = v.get("agent") or {}
-            public = {k: x for k, x in v.items() if k != "applicant"}
+            # the case row keeps the body for the views; where personal data is sealed (a village laptop)
+            # it keeps the body without the applicant, elsewhere the entry's own bytes (the entry holds
+            # them in the clear there anyway, and the views read the applicant from case_pii only)
+            if self.sealer is None:
+                body = e.body.decode()
+            else:
+                body = _dumps({k: x for k, x in v.items() if k != "applicant"})
             rows.append(
                 (
                     e.key,
@@ -223,7 +229,7 @@ class DomainFold:
                     agent.get("proxy_no"),
                     v.get("channel"),
                     int(v.get("filed_ms") or 0),
-                    _dumps(public),
+                    body,
                 )
             )
             applicant = v.get("applicant")

@@ -55,9 +55,6 @@ def m001_domain(db: sqlite_utils.Database) -> None:
         "first_handled_ms INTEGER, accepted_ms INTEGER, completed_ms INTEGER, delivered_ms INTEGER, "
         "closed_ms INTEGER, pauses TEXT NOT NULL DEFAULT '[]', result TEXT, conflicts INTEGER NOT NULL DEFAULT 0, "
         "body TEXT NOT NULL)",
-        "CREATE INDEX cases_village ON cases (village, filed_ms)",
-        "CREATE INDEX cases_township ON cases (township, filed_ms)",
-        "CREATE INDEX cases_origin ON cases (origin_case_id)",
         "CREATE INDEX cases_unnumbered ON cases (filed_ms) WHERE official_no IS NULL",
         "CREATE INDEX cases_official ON cases (official_no)",
         "CREATE INDEX cases_local ON cases (local_no)",
