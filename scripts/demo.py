@@ -275,8 +275,12 @@ def main() -> None:
         )
         print(f"  .venv/bin/village-agent case list --data {base / 'meihua'}")
         print(f"  .venv/bin/village-agent catalog show 生育登记 --data {base / 'meihua'}")
-        print(f"  .venv/bin/village-agent case new --item 生育登记 --name 张桂兰 --id-number 430321199001010027 "
-              f"--phone 13807321234 --material 居民身份证 --material 居民户口簿 --material 结婚证 --data {base / 'meihua'}")  # fmt: skip
+        sample = DemoPeople(seed=7).applicant()
+        birth = json.loads(CATALOG.read_text(encoding="utf-8"))["items"]
+        mats = next(i for i in birth if i["name"] == "生育登记")["materials"]
+        print(f"  .venv/bin/village-agent case new --item 生育登记 --name {sample['name']} --id-number {sample['id_number']} "
+              f"--phone {sample['phone']} " + " ".join(f"--material {m['name']}" for m in mats if m.get("required", True))
+              + f" --data {base / 'meihua'}")  # fmt: skip
         print(f"  .venv/bin/township-node case list --data {base / 'chengguan'}")
         print(f"  .venv/bin/village-agent ledger export 台账.xlsx --data {base / 'meihua'}")
         print(f"  .venv/bin/county-server stats show --by township --data {county}")
