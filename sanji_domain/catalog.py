@@ -231,7 +231,7 @@ def _int(value: Any, default: int = 0) -> int:
         raise _Bad(f"{value} 不能为负数")
     if value > MAX_SAFE_INT:
         raise _Bad(f"{value} 太大")
-    return value
+    return int(value)
 
 
 def _bool(value: Any, default: bool = False) -> bool:
@@ -675,7 +675,7 @@ def set_state(
     if state != IN_USE and not reason:
         raise ValidationError(f"{STATE_ACTIONS[state]}事项须说明原因", hint="请写明原因 (give a reason)")
     body = {**old, "state": state, "state_reason": reason, "version": version}
-    changes = {"added": [], "changed": [], "cancelled": []}
+    changes: dict[str, list[str]] = {"added": [], "changed": [], "cancelled": []}
     changes["cancelled" if state == CANCELLED else "changed"].append(task_code)
     source = f"{STATE_ACTIONS[state]} {task_code}"
     return _plan(current, [body], changes, version, released_ms, source, reason=reason)

@@ -93,7 +93,13 @@ def _text(value: Any, field: str, *, required: bool = False, limit: int = 2000) 
     value = unicodedata.normalize("NFC", value.strip())
     if len(value) > limit:
         raise ValidationError(f"{field} 超过 {limit} 个字 (too long)")
-    return value
+    return str(value)
+
+
+def _object(text: str | bytes) -> dict[str, Any]:
+    """A folded JSON object (a table column the fold wrote)."""
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {}
 
 
 def last_hlc(conn: Any, feed: str) -> int:
@@ -125,7 +131,7 @@ def catalog_item(conn: Any, task_code: str, version: int | None = None) -> dict[
             f"事项清单中没有实施编码为 {task_code} 的事项 (no such item)",
             hint="用 catalog list 查看可办事项；若刚发布，请先同步",
         )
-    return orjson.loads(row[0])
+    return _object(row[0])
 
 
 def find_item(conn: Any, ref: str) -> dict[str, Any]:
@@ -139,7 +145,7 @@ def find_item(conn: Any, ref: str) -> dict[str, Any]:
             raise ValidationError(f"有 {len(rows)} 个名为「{ref}」的事项，请用实施编码 (ambiguous item name)")
     if row is None:
         return catalog_item(conn, ref)
-    return orjson.loads(row[0])
+    return _object(row[0])
 
 
 def check_materials(item: dict[str, Any], given: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -313,10 +319,11 @@ def current_materials(conn: Any, case: dict[str, Any]) -> list[dict[str, Any]]:
         "SELECT body FROM case_events WHERE case_id = ? AND conflict IS NULL ORDER BY hlc DESC, author DESC, seq DESC",
         (case["case_id"],),
     ):
-        value = orjson.loads(body)
-        if isinstance(value.get("materials"), list):
-            return value["materials"]
-    materials = orjson.loads(case["body"]).get("materials")
+        value = _object(body)
+        materials = value.get("materials")
+        if isinstance(materials, list):
+            return materials
+    materials = _object(case["body"]).get("materials")
     return materials if isinstance(materials, list) else []
 
 

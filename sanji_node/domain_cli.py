@@ -21,6 +21,7 @@ import orjson
 
 from sanji_domain import commands, exports, stats, views
 from sanji_domain.commands import Actor, Command
+from sanji_domain.errors import ValidationError
 from sanji_domain.states import ACTION_LABELS, ACTIONS, CONFLICT_RULE, STATE_LABELS
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
@@ -256,7 +257,7 @@ def _case_commands(
                 try:
                     data = json.loads(json_file.read())
                 except json.JSONDecodeError as e:
-                    raise commands.ValidationError(f"办件 JSON 格式错误: {e} (not valid JSON)") from e
+                    raise ValidationError(f"办件 JSON 格式错误: {e} (not valid JSON)") from e
             else:
                 data = {
                     "item": item,
@@ -718,12 +719,11 @@ def _county_commands(group: click.Group, load: Loader) -> None:
             due = views.cards_due(store.conn, today=today())
         issued = []
         for case_id, level, reason in due:
-            (cmd,) = run(
-                node,
-                lambda conn, actor, c=case_id, lv=level, r=reason: commands.issue_card(
-                    conn, actor, c, lv, r, now_ms=now_ms()
-                ),
-            )
+
+            def card(conn: Any, actor: Actor, c: str = case_id, lv: str = level, r: str = reason) -> Command:
+                return commands.issue_card(conn, actor, c, lv, r, now_ms=now_ms())
+
+            (cmd,) = run(node, card)
             issued.append(cmd.result)
         emit(as_json, issued, f"已发出 {len(issued)} 张牌")
 

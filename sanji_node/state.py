@@ -12,11 +12,11 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from sanji_domain.fold import DomainFold, Sealer, refold_all
+from sanji_domain.fold import DomainFold, refold_all
 from sanji_domain.schema import domain_migrations
 from sync_protocol.entries import Entry
 from sync_protocol.planning import Vector
-from sync_protocol.sqlite_store import FoldHook, Store
+from sync_protocol.sqlite_store import FoldHook, Seal, Store
 
 from .config import DataDir, NodeConfig
 
@@ -94,7 +94,7 @@ def open_store(
     *,
     fold: FoldHook | None = None,
     extra: Callable[[Store], None] | None = None,
-    sealer: Sealer | None = None,
+    sealer: Seal | None = None,
 ) -> Store:
     """The node's store, migrated, with its trust anchor set: the node's folds, then the domain's.
 
@@ -108,7 +108,7 @@ def open_store(
         if fold is not None:
             fold(db, entries)
 
-    store = Store(data.db_path, fold=folds, **({"seal": sealer} if sealer is not None else {}))
+    store = Store(data.db_path, fold=folds, seal=sealer)
     node_migrations.apply(store.db)
     upgrading = "nodes" not in store.db.table_names() and store.count() > 0
     domain_migrations.apply(store.db)

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh "[test]"
-.venv/bin/python -m ruff check sync_protocol sanji_node county_server township_node village_agent tests bench scripts
+.venv/bin/python -m ruff check sync_protocol sanji_domain sanji_node county_server township_node village_agent tests bench scripts
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"
