@@ -82,6 +82,5 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
         before_pull=before_pull,
     )
     app.config["SANJI_DATA"] = str(data.path)
-    app.extensions["sanji_numbering"] = numberer
-    numberer.poke()  # cases that arrived while the server was down (e.g. by bundle) are numbered now
+    app.extensions["sanji_numbering"] = numberer  # `serve` pokes it at start: cases imported while it was down
     return app

@@ -96,9 +96,14 @@ def serve(data_dir: str, host: str | None, port: int | None, workers: int) -> No
         data,
         host=host or config.host,
         port=config.port if port is None else port,
-        on_start=lambda url: click.echo(f"县级节点 {config.node_id} 正在服务 listening on {url}", err=False),
+        on_start=lambda url: _started(app, f"县级节点 {config.node_id} 正在服务 listening on {url}"),
         on_stop=lambda: _stop_serving(app, pool),
     )
+
+
+def _started(app: Any, message: str) -> None:
+    click.echo(message)
+    app.extensions["sanji_numbering"].poke()  # number what arrived while the server was down (bundles)
 
 
 def _stop_serving(app: Any, pool: VerifyPool | None) -> None:

@@ -6,15 +6,19 @@ and adds its own (`serve`, `case new` …).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sync_protocol.errors import KeyFileError
+
 from .bundles import import_report
 from .child import ChildNode, apply_county_feed, enrol
 from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
 from .config import DataDir
+from .passphrase import change_passphrase
 from .state import open_store
 
 ROLE_NAMES = {"township": "乡镇", "village": "村"}
@@ -72,6 +76,26 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
             click.echo(f"首次同步完成: {report.summary()}")
         except Exception as e:  # the node is enrolled; the first sync can wait for the link
             click.echo(f"首次同步未完成（稍后自动重试）: {e}", err=True)
+
+    @group.command(
+        name="passphrase", help="Change the passphrase that protects this node's key (and a village's personal data)."
+    )
+    @data_option
+    @click.option("--new-env", required=True, help="the environment variable that holds the new passphrase")
+    @handle_errors
+    def passphrase(data_dir: str, new_env: str) -> None:
+        data = DataDir(data_dir)
+        config = data.load()
+        if not config.passphrase_env:
+            raise KeyFileError(
+                "this node's key has no passphrase", hint="a passphrase is set with init --passphrase-env"
+            )
+        old, new = os.environ.get(config.passphrase_env, ""), os.environ.get(new_env, "")
+        if not old or not new:
+            missing = config.passphrase_env if not old else new_env
+            raise KeyFileError(f"${missing} is not set", hint=f"set {missing} (the current / the new passphrase)")
+        changed = change_passphrase(data, old, new)
+        click.echo(f"口令已更换（{'、'.join(changed)}）。今后请把 ${config.passphrase_env} 设为新口令。")
 
     @group.command(help="Sync with the parent once, now, with a progress bar.")
     @data_option
