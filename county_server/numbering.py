@@ -94,6 +94,8 @@ class NumberingJob:
                 self.run_once()
             except SyncError as e:  # e.g. the database busy: the next poke or tick retries
                 print(f"编号失败，稍后重试 numbering failed, will retry: {e}", file=sys.stderr)
+            except Exception as e:  # the thread must outlive one bad run; the next poke or tick retries
+                print(f"编号出错，稍后重试 numbering error, will retry: {e!r}", file=sys.stderr)
 
     def stop(self) -> None:
         self._stop.set()
