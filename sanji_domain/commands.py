@@ -44,7 +44,7 @@ LEVEL_LABELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意
 SUSPEND_KINDS = ("挂起", "特别程序")
 
 
-CST = timezone(timedelta(hours=8))  # China Standard Time: days and numbers never depend on the machine's zone
+CST = timezone(timedelta(hours=8), "CST")  # China Standard Time: days and numbers never depend on the machine's zone
 
 
 def local_day(now_ms: int) -> str:

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
+from .commands import CST
 from .errors import ValidationError
 from .states import OPEN_STATES, STATE_LABELS, STATES, VOIDED
-from .views import CST, calendar, clock_of, clock_settings, day_start_ms, to_local_date
+from .views import calendar, clock_of, clock_settings, day_start_ms, to_local_date
 from .workdays import EARLY_WARNING, RED_CARD, YELLOW_CARD, parse_day
 
 GROUPS = ("county", "township", "village", "item", "month")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import orjson
@@ -33,7 +33,7 @@ import orjson
 from sync_protocol.errors import SyncError
 
 from . import kinds
-from .commands import LEVEL_LABELS, load_case, settings
+from .commands import CST, LEVEL_LABELS, load_case, settings
 from .errors import ValidationError
 from .fold import case_pii_aad
 from .states import (
@@ -61,7 +61,6 @@ from .workdays import (
     warning_level,
 )
 
-CST = timezone(timedelta(hours=8), "CST")  # China Standard Time: no daylight saving, ever
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -737,3 +736,30 @@ def conflicts(conn: Any, *, tz: tzinfo = CST) -> list[dict[str, Any]]:
         row["state_label"] = STATE_LABELS.get(row["before"], row["before"])
         out.append(row)
     return out
+
+
+def catalog(conn: Any, *, show_all: bool = False, level: str | None = None) -> list[dict[str, Any]]:
+    """The catalog as released: items in use (all of them with `show_all`), optionally of one handling level."""
+    w = _Where() if show_all else _Where("state = '在用'")
+    w.eq("level", level)
+    return _dicts(
+        conn.execute(
+            "SELECT task_code, name, version, state, level, village_mode, case_type, promised_days FROM catalog_items"
+            + w.sql
+            + " ORDER BY task_code",
+            w.params,
+        )
+    )
+
+
+def cards(conn: Any, *, tz: tzinfo = CST) -> list[dict[str, Any]]:
+    """Every card (黄牌/红牌) issued, revoked or not, with its case's local number, oldest first."""
+    rows = _dicts(
+        conn.execute(
+            "SELECT c.*, k.local_no FROM cards c LEFT JOIN cases k ON k.case_id = c.case_id "
+            "ORDER BY c.issued_ms, c.card_id"
+        )
+    )
+    for r in rows:
+        r["issued_at"], r["revoked_at"] = _stamp(r["issued_ms"], tz), _stamp(r["revoked_ms"], tz)
+    return rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ import click
 import orjson
 
 from sanji_domain import commands, exports, stats, views
-from sanji_domain.commands import Actor, Command
+from sanji_domain.commands import CST, Actor, Command
 from sanji_domain.errors import ValidationError
 from sanji_domain.states import ACTION_LABELS, ACTIONS, CONFLICT_RULE, STATE_LABELS
 from sync_protocol.keys import SigningKey
@@ -28,8 +28,6 @@ from sync_protocol.sqlite_store import Store
 
 from .cli import data_option, emit, handle_errors, json_option, now_ms
 from .config import DataDir, NodeConfig
-
-CST = timezone(timedelta(hours=8))
 
 
 class LocalNode(Protocol):
@@ -50,6 +48,12 @@ def today() -> date:
 def actor_of(node: LocalNode, person: str | None = None) -> Actor:
     c = node.config
     return Actor(c.node_id, c.role, c.division, c.parent, c.root_node, person)
+
+
+def read(node: LocalNode, query: Callable[[Any], Any]) -> Any:
+    """Answer `query` from the node's folded tables (one store opened and closed)."""
+    with node.open_store() as store:
+        return query(store.conn)
 
 
 def run(
@@ -119,20 +123,7 @@ def _catalog_commands(catalog: click.Group, load: Loader) -> None:
     @json_option
     @handle_errors
     def catalog_list(data_dir: str, show_all: bool, level: str | None, as_json: bool) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            sql = "SELECT task_code, name, version, state, level, village_mode, case_type, promised_days FROM catalog_items"
-            where, args = [], []
-            if not show_all:
-                where.append("state = '在用'")
-            if level:
-                where.append("level = ?")
-                args.append(level)
-            rows = store.conn.execute(
-                sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY task_code", args
-            )
-            cols = [c[0] for c in rows.description]
-            items = [dict(zip(cols, r, strict=True)) for r in rows.fetchall()]
+        items = read(load(data_dir), lambda conn: views.catalog(conn, show_all=show_all, level=level))
         emit(
             as_json,
             items,
@@ -297,9 +288,10 @@ def _case_commands(
     def case_list(
         data_dir: str, state: str | None, village: str | None, item: str | None, limit: int | None, as_json: bool
     ) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            rows = views.list_cases(store.conn, village=village, state=state, item=item, limit=limit, today=today())
+        rows = read(
+            load(data_dir),
+            lambda conn: views.list_cases(conn, village=village, state=state, item=item, limit=limit, today=today()),
+        )
         emit(
             as_json,
             rows,
@@ -329,8 +321,7 @@ def _case_commands(
     @handle_errors
     def case_show(data_dir: str, ref: str, as_json: bool) -> None:
         node = load(data_dir)
-        with node.open_store() as store:
-            detail = views.show_case(store.conn, ref, today=today(), opener=_opener(node))
+        detail = read(node, lambda conn: views.show_case(conn, ref, today=today(), opener=_opener(node)))
         emit(as_json, detail, lambda: _case_text(detail))
 
     @case.command(name="conflicts", help="List every event kept as a conflict (concurrent, incompatible decisions).")
@@ -338,9 +329,7 @@ def _case_commands(
     @json_option
     @handle_errors
     def case_conflicts(data_dir: str, as_json: bool) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            rows = views.conflicts(store.conn)
+        rows = read(load(data_dir), views.conflicts)
         emit(
             as_json,
             {"rule": CONFLICT_RULE, "conflicts": rows},
@@ -524,9 +513,7 @@ def _rectify_command(group: click.Group, load: Loader) -> None:
     @json_option
     @handle_errors
     def rectifications(data_dir: str, as_json: bool) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            rows = views.rectifications(store.conn, today=today())
+        rows = read(load(data_dir), lambda conn: views.rectifications(conn, today=today()))
         emit(
             as_json,
             rows,
@@ -581,8 +568,9 @@ def _ledger_commands(group: click.Group, role: str, load: Loader) -> None:
     @handle_errors
     def ledger_show(data_dir: str, month: str | None, village: str | None, as_json: bool) -> None:
         node = load(data_dir)
-        with node.open_store() as store:
-            rows = views.ledger(store.conn, village=village, month=month, today=today(), opener=_opener(node))
+        rows = read(
+            node, lambda conn: views.ledger(conn, village=village, month=month, today=today(), opener=_opener(node))
+        )
         emit(
             as_json,
             rows,
@@ -631,9 +619,12 @@ def _ledger_commands(group: click.Group, role: str, load: Loader) -> None:
     def roster_export(
         data_dir: str, path: str, month: str | None, village: str | None, fmt: str | None, as_json: bool
     ) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            n = exports.export_roster(store.conn, Path(path), _fmt_for(Path(path), fmt), village=village, month=month)
+        n = read(
+            load(data_dir),
+            lambda conn: exports.export_roster(
+                conn, Path(path), _fmt_for(Path(path), fmt), village=village, month=month
+            ),
+        )
         emit(as_json, {"path": path, "rows": n}, f"已导出值班表 {n} 行到 {path}")
 
 
@@ -669,9 +660,9 @@ def _stats_commands(group: click.Group, load: Loader) -> None:
     @json_option
     @handle_errors
     def stats_show(data_dir: str, group_by: str, month: str | None, as_json: bool) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            rows = stats.statistics(store.conn, group_by=group_by, period=_period(month), today=today())
+        rows = read(
+            load(data_dir), lambda conn: stats.statistics(conn, group_by=group_by, period=_period(month), today=today())
+        )
         emit(as_json, rows, lambda: _stats_text(rows))
 
     @st.command(name="export", help="Export statistics to Excel (.xlsx) or CSV.")
@@ -715,8 +706,7 @@ def _county_commands(group: click.Group, load: Loader) -> None:
     @handle_errors
     def cards_scan(data_dir: str, as_json: bool) -> None:
         node = load(data_dir)
-        with node.open_store() as store:
-            due = views.cards_due(store.conn, today=today())
+        due = read(node, lambda conn: views.cards_due(conn, today=today()))
         issued = []
         for case_id, level, reason in due:
 
@@ -732,14 +722,7 @@ def _county_commands(group: click.Group, load: Loader) -> None:
     @json_option
     @handle_errors
     def cards_list(data_dir: str, as_json: bool) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            cur = store.conn.execute(
-                "SELECT c.card_id, k.local_no, c.level, c.issued_ms, c.reason, c.revoked_ms, c.revoke_reason "
-                "FROM cards c LEFT JOIN cases k ON k.case_id = c.case_id ORDER BY c.issued_ms"
-            )
-            cols = [x[0] for x in cur.description]
-            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        rows = read(load(data_dir), views.cards)
         emit(
             as_json,
             rows,
@@ -776,9 +759,7 @@ def _county_commands(group: click.Group, load: Loader) -> None:
     @json_option
     @handle_errors
     def settings_show(data_dir: str, as_json: bool) -> None:
-        node = load(data_dir)
-        with node.open_store() as store:
-            values = commands.settings(store.conn)
+        values = read(load(data_dir), commands.settings)
         emit(as_json, values, lambda: "\n".join(f"{k} = {v}    # {commands.SETTINGS[k][3]}" for k, v in values.items()))
 
     @settings.command(name="set", help="Change one setting (it reaches every node at its next sync).")
