@@ -15,40 +15,26 @@ from typing import Any
 from sanji_domain import commands, pii
 from sync_protocol.sqlite_store import Store
 
-from .state import KIND_RECEIPT
+from .state import receipt_marks
 
 
 def rule(store: Store) -> pii.PurgeRule:
     return pii.PurgeRule.from_settings(commands.settings(store.conn))
 
 
-def _receipts(store: Store, node: str) -> list[tuple[int, int]]:
-    """(seq of <node>/up receipted, when in ms), in seq order."""
-    feed = f"{store.trust.root_node}/{node}"
-    up = f"{node}/up"
-    out = [
-        (int(e.value["seq"]), e.hlc // 1000)
-        for e in store.entries(feed)
-        if e.kind == KIND_RECEIPT and isinstance(e.value, dict) and e.value.get("feed") == up
-    ]
-    return sorted(out)
-
-
 def candidates(store: Store, node: str) -> list[pii.PurgeCandidate]:
-    """Every case filed here whose personal data is still on the laptop, with its receipt time (or None)."""
-    receipts = _receipts(store, node)
-    out: list[pii.PurgeCandidate] = []
+    """Every case filed here whose personal data is still on the laptop, with its receipt time (or None).
+
+    The time is that of the first county receipt that covers the case's entry (`receipt_times`, folded
+    from the receipts as they arrive).
+    """
     rows = store.conn.execute(
-        "SELECT c.case_id, c.feed, c.seq FROM cases c JOIN case_pii p ON p.case_id = c.case_id "
+        "SELECT c.case_id, c.feed, c.seq, (SELECT MIN(r.at_ms) FROM receipt_times r WHERE r.feed = c.feed "
+        "AND r.seq >= c.seq) FROM cases c JOIN case_pii p ON p.case_id = c.case_id "
         "WHERE c.feed = ? AND c.origin_case_id IS NULL AND p.purged_ms IS NULL ORDER BY c.seq",
         (f"{node}/up",),
     ).fetchall()
-    i = 0
-    for case_id, feed, seq in rows:
-        while i < len(receipts) and receipts[i][0] < seq:
-            i += 1
-        out.append((case_id, feed, seq, receipts[i][1] if i < len(receipts) else None))
-    return out
+    return [(case_id, feed, seq, at_ms) for case_id, feed, seq, at_ms in rows]
 
 
 def status(store: Store, node: str, now_ms: int) -> dict[str, Any]:
@@ -72,9 +58,9 @@ def purge_due(store: Store, node: str, now_ms: int) -> int:
     due = pii.due_for_purge(candidates(store, node), r, now_ms)
     if not due:
         return 0
-    receipts = _receipts(store, node)
-    bound = receipts[-1][0] if receipts else 0
-    store.purge_bodies(f"{node}/up", [seq for _, _, seq, _ in due], r.describe(), bound=bound)
+    up = f"{node}/up"
+    bound = receipt_marks(store, node).get(up, 0)
+    store.purge_bodies(up, [seq for _, _, seq, _ in due], r.describe(), bound=bound)
     with store.db.atomic():
         store.conn.executemany(
             "UPDATE case_pii SET data = NULL, purged_ms = ? WHERE case_id = ?", [(now_ms, cid) for cid, *_ in due]

@@ -64,19 +64,38 @@ def m004_receipt_marks(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE receipt_marks (feed TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID")
     db.execute(
         "INSERT INTO receipt_marks (feed, seq) SELECT key, MAX(json_extract(CAST(body AS TEXT), '$.seq')) "
-        "FROM entries WHERE kind = ? GROUP BY key",
+        "FROM entries WHERE kind = ? AND json_valid(CAST(body AS TEXT)) GROUP BY key",
+        (KIND_RECEIPT,),
+    )
+
+
+@node_migrations()
+def m005_receipt_times(db: sqlite_utils.Database) -> None:
+    """When each county receipt was given: a village purges personal data some days after (sanji_node.purge)."""
+    db.execute(
+        "CREATE TABLE receipt_times (feed TEXT NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL, "
+        "PRIMARY KEY (feed, seq)) WITHOUT ROWID"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO receipt_times (feed, seq, at_ms) "
+        "SELECT key, json_extract(CAST(body AS TEXT), '$.seq'), hlc / 1000 FROM entries "
+        "WHERE kind = ? AND json_valid(CAST(body AS TEXT))",
         (KIND_RECEIPT,),
     )
 
 
 def fold_receipts(db: sqlite_utils.Database, entries: list[Entry]) -> None:
-    """Keep `receipt_marks` in step with the receipts, in the same transaction as the entries."""
-    marks = [(e.key, e.value["seq"]) for e in entries if e.kind == KIND_RECEIPT and isinstance(e.value, dict)]
-    if marks:
+    """Keep `receipt_marks` and `receipt_times` in step with the receipts, in the same transaction."""
+    receipts = [e for e in entries if e.kind == KIND_RECEIPT and isinstance(e.value, dict)]
+    if receipts:
         db.conn.executemany(
             "INSERT INTO receipt_marks (feed, seq) VALUES (?, ?) "
             "ON CONFLICT (feed) DO UPDATE SET seq = MAX(seq, excluded.seq)",
-            marks,
+            [(e.key, e.value["seq"]) for e in receipts],
+        )
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO receipt_times (feed, seq, at_ms) VALUES (?, ?, ?)",
+            [(e.key, e.value["seq"], e.hlc // 1000) for e in receipts],
         )
 
 
