@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -162,12 +163,27 @@ def decode(data: bytes, *, limits: Limits = DEFAULT_LIMITS, max_bytes: int | Non
 
 
 def decode_many(items: list[bytes], *, limits: Limits = DEFAULT_LIMITS, what: str = "JSON") -> list[Any]:
-    """`decode` for many bodies at once (a batch): one NFC check over all of them.
+    """`decode` for many bodies at once (a batch): one NFC check over all of them."""
+    values: list[Any] = []
+    _prove_each(items, limits, what, values.append)
+    return values
+
+
+def prove_many(items: list[bytes], *, limits: Limits = DEFAULT_LIMITS, what: str = "JSON") -> None:
+    """Raise ProtocolError unless every item is canonical, keeping none of the values.
+
+    What a verification worker runs: it only needs the proof, and values it
+    does not keep cost neither memory nor garbage-collector passes.
+    """
+    _prove_each(items, limits, what, None)
+
+
+def _prove_each(items: list[bytes], limits: Limits, what: str, keep: Callable[[Any], None] | None) -> None:
+    """The fast path of `decode` for each item, then one NFC check over all of them.
 
     Each body begins with a starter character and ends with one, so the
     concatenation is NFC exactly when every body is.
     """
-    values = []
     fast, opts, dumps = _FAST.decode, _OPTS, orjson.dumps
     maxb = limits.max_body_bytes
     for i, data in enumerate(items):
@@ -179,12 +195,12 @@ def decode_many(items: list[bytes], *, limits: Limits = DEFAULT_LIMITS, what: st
             value = _slow_decode(data, limits, f"{what} (#{i + 1} in batch)")
         if dumps(value, option=opts) != data:
             raise _explain(data, limits, f"{what} (#{i + 1} in batch)", None)
-        values.append(value)
+        if keep is not None:
+            keep(value)
     joined = b"".join(items)
     if not joined.isascii() and not unicodedata.is_normalized("NFC", joined.decode("utf-8")):
         for i, data in enumerate(items):
             _check_nfc(data, f"{what} (#{i + 1} in batch)")
-    return values
 
 
 def _slow_decode(data: bytes, limits: Limits, what: str) -> Any:

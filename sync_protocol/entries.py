@@ -160,22 +160,39 @@ def make_entries(
     return out
 
 
-def rebuild_chain(feed: str, seq: int, prev: bytes, items: Iterable[tuple[int, str, str, bytes]]) -> list[Entry]:
-    """Entries from wire fields (hlc, kind, key, body), rebuilding each header and hash.
+def chain_hashes(feed: str, seq: int, prev: bytes, items: Iterable[tuple[int, str, str, bytes]]) -> list[bytes]:
+    """The hash of each entry rebuilt from wire fields (hlc, kind, key, body), in order.
 
     Each header is canonical by construction; its `prev` is the hash just
     computed for the entry before, so the chain is checked by the signed head
-    that covers the last hash.
+    that covers the last hash. No Entry objects are made: a verification
+    worker needs only the hashes.
     """
     sha = hashlib.sha256
     out = []
     for hlc, kind, key, body in items:
-        header = encode_header(feed, seq, prev, hlc, kind, key)
-        h = sha(ENTRY_TAG + header + sha(body).digest()).digest()
-        out.append(Entry(feed, seq, prev, hlc, kind, key, body, h, None, header))
+        prev = sha(ENTRY_TAG + encode_header(feed, seq, prev, hlc, kind, key) + sha(body).digest()).digest()
+        out.append(prev)
+        seq += 1
+    return out
+
+
+def entries_from(
+    feed: str, seq: int, prev: bytes, items: Iterable[tuple[int, str, str, bytes]], hashes: Iterable[bytes]
+) -> list[Entry]:
+    """Entries from wire fields and the hashes `chain_hashes` computed for them."""
+    out = []
+    for (hlc, kind, key, body), h in zip(items, hashes, strict=True):
+        out.append(Entry(feed, seq, prev, hlc, kind, key, body, h))
         prev = h
         seq += 1
     return out
+
+
+def rebuild_chain(feed: str, seq: int, prev: bytes, items: Iterable[tuple[int, str, str, bytes]]) -> list[Entry]:
+    """Entries from wire fields (hlc, kind, key, body), rebuilding each header and hash."""
+    items = list(items)
+    return entries_from(feed, seq, prev, items, chain_hashes(feed, seq, prev, items))
 
 
 def parse_body(entry: Entry, *, limits: Limits = DEFAULT_LIMITS) -> Any:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from . import canonical
 from .batches import RawBatch, decode_batch
-from .entries import Entry, genesis_hash, rebuild_chain
+from .entries import Entry, chain_hashes, entries_from, genesis_hash
 from .errors import AuthorizationError, ProtocolError, SequenceError, SyncError, VerificationError
 from .feeds import feed_of
 from .heads import SignedHead, decode_head
@@ -98,7 +98,7 @@ class Checked:
     entries: list[Entry]
     error: SyncError | None = None
     author: str | None = None
-    hashes: bytes = b""  # set by `compact`: the entries' hashes, in order
+    hashes: bytes = b""  # a compact result (`check_batch(compact=True)`): the entries' hashes, in order
 
     @property
     def first(self) -> int:
@@ -108,28 +108,18 @@ class Checked:
     def last(self) -> int:
         return self.entries[-1].seq if self.entries else 0
 
-    def compact(self) -> Checked:
-        """This result without its entries, for sending back from a worker process."""
-        hashes = b"".join(e.hash for e in self.entries)
-        return Checked(self.feed, self.head, self.prev, [], self.error, self.author, hashes)
-
     def expand(self, batch: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Checked:
-        """Rebuild the entries of a compacted result from the batch it was made from.
+        """Rebuild the entries of a compact result (see `check_batch`) from the batch it was made from.
 
         The hashes were computed by the worker: nothing is hashed or parsed here.
         """
         if self.entries or not self.hashes:
             return self
         raw = decode_batch(batch, limits=limits)
-        feed, seq, prev = raw.feed, raw.seq, raw.prev
         hashes = [self.hashes[i : i + 32] for i in range(0, len(self.hashes), 32)]
         if len(hashes) != len(raw.entries):
             raise ProtocolError("a checked result does not match its batch")
-        entries = []
-        for (hlc, kind, key, body), h in zip(raw.entries, hashes, strict=True):
-            entries.append(Entry(feed, seq, prev, hlc, kind, key, body, h))
-            prev = h
-            seq += 1
+        entries = entries_from(raw.feed, raw.seq, raw.prev, raw.entries, hashes)
         return Checked(self.feed, self.head, self.prev, entries, self.error, self.author)
 
 
@@ -139,12 +129,13 @@ def check_batch(
     county: str,
     directory: Directory,
     limits: Limits = DEFAULT_LIMITS,
-    keep_values: bool = True,
+    compact: bool = False,
 ) -> Checked:
     """Steps 1–4: framing, head, hash chain, author, signature, canonical bodies.
 
-    Pure and stateless, so it can run in a worker process; `keep_values=False`
-    drops the decoded bodies once they are proven canonical.
+    Pure and stateless, so it can run in a worker process. `compact=True`
+    returns the entries' hashes instead of the entries and keeps no decoded
+    body (see `Checked.expand`): all a worker sends back.
     """
     try:
         raw = batch if isinstance(batch, RawBatch) else decode_batch(batch, limits=limits)
@@ -152,42 +143,55 @@ def check_batch(
     except SyncError as e:
         return Checked(None, None, b"", [], e)
     feed = head.feed
+
+    def result(error: SyncError | None, hashes: list[bytes], author: str | None = None) -> Checked:
+        if compact:
+            return Checked(feed, head, raw.prev, [], error, author, b"".join(hashes))
+        entries = entries_from(feed, raw.seq, raw.prev, raw.entries, hashes) if hashes else []
+        return Checked(feed, head, raw.prev, entries, error, author)
+
     if head.county != county:
-        err: SyncError = VerificationError(
-            f"batch is signed for county {head.county}, this node belongs to county {county}"
+        return result(
+            VerificationError(f"batch is signed for county {head.county}, this node belongs to county {county}"), []
         )
-        return Checked(feed, head, raw.prev, [], err)
     if head.feed != raw.feed:
-        err = VerificationError(f"a head signed for feed {feed} was attached to entries of feed {raw.feed}")
-        return Checked(feed, head, raw.prev, [], err)
+        return result(
+            VerificationError(f"a head signed for feed {feed} was attached to entries of feed {raw.feed}"), []
+        )
     # 1. rebuild each header from the wire, hash it, and check the chain reaches the signed head
     try:
-        entries = rebuild_chain(feed, raw.seq, raw.prev, raw.entries)
+        hashes = chain_hashes(feed, raw.seq, raw.prev, raw.entries)
     except ProtocolError as e:
-        return Checked(feed, head, raw.prev, [], e)
-    if head.seq != entries[-1].seq or head.hash != entries[-1].hash:
-        err = VerificationError(
-            f"signed head {feed}#{head.seq} does not match the entries' hash chain: bytes were altered"
+        return result(e, [])
+    if head.seq != raw.seq + len(hashes) - 1 or head.hash != hashes[-1]:
+        return result(
+            VerificationError(
+                f"signed head {feed}#{head.seq} does not match the entries' hash chain: bytes were altered"
+            ),
+            hashes,
         )
-        return Checked(feed, head, raw.prev, entries, err)
     if raw.seq == 1 and raw.prev != genesis_hash(county, feed):
-        err = VerificationError(f"entry 1 of {feed} does not start from this county's genesis hash")
-        return Checked(feed, head, raw.prev, entries, err)
+        return result(VerificationError(f"entry 1 of {feed} does not start from this county's genesis hash"), hashes)
     # 2–3. the author's right to write the feed, and the one signature
     try:
         author = directory.check_author(feed_of(feed))
         head.verify(author.key)
     except SyncError as e:
-        return Checked(feed, head, raw.prev, entries, e)
+        return result(e, hashes)
     # 4. only now parse: every body must be canonical JSON
+    bodies = [body for _, _, _, body in raw.entries]
+    what = f"body of an entry of {feed}"
     try:
-        values = canonical.decode_many([e.body for e in entries], limits=limits, what=f"body of an entry of {feed}")
+        if compact:
+            canonical.prove_many(bodies, limits=limits, what=what)
+            return result(None, hashes, author.node)
+        values = canonical.decode_many(bodies, limits=limits, what=what)
     except ProtocolError as e:
-        return Checked(feed, head, raw.prev, entries, e, author.node)
-    if keep_values:
-        for entry, v in zip(entries, values, strict=True):
-            entry.value = v
-    return Checked(feed, head, raw.prev, entries, None, author.node)
+        return result(e, hashes, author.node)
+    checked = result(None, hashes, author.node)
+    for entry, v in zip(checked.entries, values, strict=True):
+        entry.value = v
+    return checked
 
 
 def classify(

@@ -12,7 +12,7 @@ from sync_protocol.membership import KIND_MEMBER
 from sync_protocol.planning import Range
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status
-from sync_protocol.verify_pool import VerifyPool
+from sync_protocol.verify_pool import BUFFER_CAP, MIN_BUFFER, VerifyPool, _Buffers
 
 from .network import Network, build_network, distribute_membership, seeded_key
 
@@ -92,4 +92,45 @@ def test_batches_of_a_node_enrolled_in_the_same_push_are_checked_again(
     assert [o.status for v in verdicts for o in v.outcomes] == [Status.ACCEPTED, Status.ACCEPTED]
     assert t1.store.vector()["v13/up"][0] == 1
     scratch.close()
+    net.close()
+
+
+def _shared_segments() -> set[str]:
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.iterdir()} if shm.is_dir() else set()
+
+
+def test_batches_travel_by_shared_memory_or_by_pipe_with_the_same_outcome(tmp_path: Path) -> None:
+    """The pipe is the fallback when shared memory cannot be had; results must not depend on the road."""
+    before = _shared_segments()
+    nets = [build_network(tmp_path / name) for name in ("shm", "pipe")]
+    for net in nets:
+        distribute_membership(net)
+    outcomes = []
+    for net, cap in zip(nets, (BUFFER_CAP, 0), strict=True):
+        with VerifyPool(2) as p:
+            p._buffers = _Buffers(cap)  # cap 0: no buffer may be made, every batch goes by pipe
+            wire = batches_for(net)
+            verdicts = net.nodes["t1"].store.receive_many(wire, p)
+            outcomes.append([[(o.status, o.first, o.last, o.reason) for o in v.outcomes] for v in verdicts])
+            assert (len(p._buffers._all) > 0) == (cap > 0)
+        net.close()
+    assert outcomes[0] == outcomes[1]
+    assert _shared_segments() <= before  # every buffer unlinked when the pool closed
+
+
+def test_a_check_left_part_way_leaves_its_buffers_usable(tmp_path: Path) -> None:
+    net = build_network(tmp_path)
+    distribute_membership(net)
+    wire = batches_for(net)
+    membership = net.nodes["t1"].store.membership()
+    with VerifyPool(2) as p:
+        first = p.check(wire, membership, window=4)
+        next(first)
+        first.close()  # the caller stopped reading: batches still in flight must not poison reused buffers
+        again = list(p.check(wire, membership))
+        assert [c.error is None for c in again] == [True, True, True, True, False, True, True, True]
+        big = wire[0] + b"\x00" * (MIN_BUFFER + 1)  # too big for the buffers made so far: a bigger one is made
+        (checked,) = p.check([big], membership)
+        assert checked.error is not None and "stray bytes" in checked.error.message
     net.close()
