@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import canonical
 from .entries import HASH_BYTES
@@ -53,6 +53,7 @@ class RawBatch:
     entries: list[WireEntry]
     head: bytes
     size: int
+    body_at: list[int] = field(default_factory=list)  # where each entry's body starts in the batch bytes
 
 
 def entry_wire_size(kind: str, key: str, body: bytes) -> int:
@@ -132,6 +133,7 @@ def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
     if n == 0 or n > limits.max_entries_per_batch:
         raise ProtocolError(f"batch announces {n} entries; it must hold 1 to {limits.max_entries_per_batch}")
     entries = []
+    body_at: list[int] = []
     bmax = limits.max_body_bytes
     unpack_fixed, unpack16 = _ENTRY_FIXED.unpack_from, _U16.unpack_from
     end = c.end
@@ -161,6 +163,7 @@ def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
                     f"batch is truncated inside an entry body ({blen} bytes announced, {end - pos} left)"
                 )
             entries.append((hlc, kind.decode("ascii"), key.decode("utf-8"), data[pos : pos + blen]))
+            body_at.append(pos)
             pos += blen
     except UnicodeDecodeError as e:
         raise ProtocolError(f"entry kind or key is not valid text: {e}") from e
@@ -168,7 +171,7 @@ def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
     head = c.take(c.u32("the head length"), limits.max_head_bytes, "signed head")
     if c.pos != end:
         raise ProtocolError(f"batch has {end - c.pos} stray bytes after its signed head")
-    return RawBatch(feed, seq, prev, entries, head, len(data))
+    return RawBatch(feed, seq, prev, entries, head, len(data), body_at)
 
 
 def encode_page(batches: Sequence[bytes]) -> bytes:

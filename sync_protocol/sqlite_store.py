@@ -510,7 +510,7 @@ class Store:
         if checked is None:
             checked = check_batch(batch, county=self.county, directory=directory, limits=self.limits)
         else:
-            checked = checked.expand(batch, limits=self.limits)
+            checked = checked.expand(batch)
         feed = checked.feed
         me = self.node_id
         # the root's public feed is how every node learns the membership, so everyone takes it
@@ -614,7 +614,7 @@ class Store:
         thread.start()
         try:
             for batch, checked in checked_batches:
-                todo.put((batch, checked.expand(batch, limits=self.limits)))
+                todo.put((batch, checked.expand(batch)))
                 if failure:
                     break
         finally:

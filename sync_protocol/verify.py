@@ -16,6 +16,7 @@ needs no local state; last, `classify` compares with local state
 from __future__ import annotations
 
 import enum
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -89,6 +90,33 @@ NO_HASHES: Callable[[int, int], Mapping[int, bytes]] = lambda start, end: {}  # 
 
 
 @dataclass(slots=True)
+class Layout:
+    """Where a compact result's entries lie in their batch: what `expand` needs besides the hashes.
+
+    Made by the worker that decoded the batch, so the receiving process
+    slices the bodies out instead of decoding the framing again.
+    """
+
+    seq: int
+    hlcs: bytes  # array('Q')
+    kinds: list[str]
+    keys: list[str]
+    starts: bytes  # array('I'): where each body starts
+    sizes: bytes  # array('I'): its length
+
+    @classmethod
+    def of(cls, raw: RawBatch) -> Layout:
+        return cls(
+            raw.seq,
+            array("Q", [e[0] for e in raw.entries]).tobytes(),
+            [e[1] for e in raw.entries],
+            [e[2] for e in raw.entries],
+            array("I", raw.body_at).tobytes(),
+            array("I", [len(e[3]) for e in raw.entries]).tobytes(),
+        )
+
+
+@dataclass(slots=True)
 class Checked:
     """What can be known of a batch without the receiver's state (steps 1–4)."""
 
@@ -99,6 +127,7 @@ class Checked:
     error: SyncError | None = None
     author: str | None = None
     hashes: bytes = b""  # a compact result (`check_batch(compact=True)`): the entries' hashes, in order
+    layout: Layout | None = None  # … and where they lie in the batch
 
     @property
     def first(self) -> int:
@@ -108,18 +137,26 @@ class Checked:
     def last(self) -> int:
         return self.entries[-1].seq if self.entries else 0
 
-    def expand(self, batch: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Checked:
+    def expand(self, batch: bytes) -> Checked:
         """Rebuild the entries of a compact result (see `check_batch`) from the batch it was made from.
 
-        The hashes were computed by the worker: nothing is hashed or parsed here.
+        The worker hashed, parsed and located everything: the bodies are only sliced out here.
         """
-        if self.entries or not self.hashes:
+        lay = self.layout
+        if self.entries or lay is None or self.feed is None:
             return self
-        raw = decode_batch(batch, limits=limits)
-        hashes = [self.hashes[i : i + 32] for i in range(0, len(self.hashes), 32)]
-        if len(hashes) != len(raw.entries):
+        hlcs, starts, sizes, hashes = array("Q"), array("I"), array("I"), self.hashes
+        hlcs.frombytes(lay.hlcs)
+        starts.frombytes(lay.starts)
+        sizes.frombytes(lay.sizes)
+        if not len(hlcs) == len(lay.kinds) == len(lay.keys) == len(starts) == len(sizes) == len(hashes) // 32:
             raise ProtocolError("a checked result does not match its batch")
-        entries = entries_from(raw.feed, raw.seq, raw.prev, raw.entries, hashes)
+        feed, seq, prev, entries = self.feed, lay.seq, self.prev, []
+        for i, (hlc, kind, key, at, size) in enumerate(zip(hlcs, lay.kinds, lay.keys, starts, sizes, strict=True)):
+            h = hashes[32 * i : 32 * i + 32]
+            entries.append(Entry(feed, seq, prev, hlc, kind, key, batch[at : at + size], h))
+            prev = h
+            seq += 1
         return Checked(self.feed, self.head, self.prev, entries, self.error, self.author)
 
 
@@ -146,7 +183,8 @@ def check_batch(
 
     def result(error: SyncError | None, hashes: list[bytes], author: str | None = None) -> Checked:
         if compact:
-            return Checked(feed, head, raw.prev, [], error, author, b"".join(hashes))
+            layout = Layout.of(raw) if hashes else None
+            return Checked(feed, head, raw.prev, [], error, author, b"".join(hashes), layout)
         entries = entries_from(feed, raw.seq, raw.prev, raw.entries, hashes) if hashes else []
         return Checked(feed, head, raw.prev, entries, error, author)
 
