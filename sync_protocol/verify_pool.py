@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -100,6 +101,11 @@ def _lower_priority() -> None:
         pass
 
 
+def _worker_pid(_: int) -> int:
+    time.sleep(0.02)  # long enough that a worker still starting gets a task too
+    return os.getpid()
+
+
 def _room_for(size: int) -> bool:
     """Whether /dev/shm has room: a write to a full one kills the process (SIGBUS) rather than failing."""
     if sys.platform != "linux":
@@ -171,9 +177,12 @@ class VerifyPool:
         )
         self._buffers = _Buffers()
 
-    def warm_up(self) -> None:
-        """Start every worker now rather than on the first batch."""
-        list(self._executor.map(abs, range(self.workers * 2)))
+    def warm_up(self, timeout: float = 60.0) -> None:
+        """Start every worker now rather than on the first batch; return once each has run a task."""
+        seen: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while len(seen) < self.workers and time.monotonic() < deadline:
+            seen.update(self._executor.map(_worker_pid, range(self.workers * 2)))
 
     def check(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sync_protocol.membership import KIND_MEMBER
 from sync_protocol.planning import Range
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status
-from sync_protocol.verify_pool import BUFFER_CAP, MIN_BUFFER, VerifyPool, _Buffers
+from sync_protocol.verify_pool import BUFFER_CAP, MIN_BUFFER, WORKER_NICENESS, VerifyPool, _Buffers
 
 from .network import Network, build_network, distribute_membership, seeded_key
 
@@ -134,3 +135,14 @@ def test_a_check_left_part_way_leaves_its_buffers_usable(tmp_path: Path) -> None
         (checked,) = p.check([big], membership)
         assert checked.error is not None and "stray bytes" in checked.error.message
     net.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
+def test_workers_run_below_the_writer() -> None:
+    """The in-order writer is the serial step: the workers must not squeeze it on a small PC."""
+    with VerifyPool(2) as p:
+        p.warm_up()
+        workers = list(p._executor._processes)
+        assert len(workers) == 2
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert all(os.getpriority(os.PRIO_PROCESS, pid) >= min(mine + WORKER_NICENESS, 19) for pid in workers)
