@@ -134,6 +134,7 @@ def test_a_check_left_part_way_leaves_its_buffers_usable(tmp_path: Path) -> None
         big = wire[0] + b"\x00" * (MIN_BUFFER + 1)  # too big for the buffers made so far: a bigger one is made
         (checked,) = p.check([big], membership)
         assert checked.error is not None and "stray bytes" in checked.error.message
+        assert max(b.size for b in p._buffers._all) > MIN_BUFFER
     net.close()
 
 
