@@ -28,7 +28,7 @@ from sync_protocol.errors import KeyFileError, StoreError
 from sync_protocol.planning import Range
 from sync_protocol.sqlite_store import Store
 
-from .network import Network, Node, build_network, distribute_membership, exchange
+from .network import Network, Node, exchange
 
 FAST = ScryptParams(n=2**4)  # tests only: a laptop uses the default n=2**15
 PASSPHRASE = "梅花村代办员的口令"
@@ -48,14 +48,6 @@ def cases(start: int, n: int) -> list[Record]:
         )
         for i in range(start, start + n)
     ]
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Network:
-    n = build_network(tmp_path / "net")
-    distribute_membership(n)
-    yield n
-    n.close()
 
 
 def open_sealed(path: Path, sealer: Sealer) -> Store:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import pytest
 
@@ -13,17 +12,9 @@ from sync_protocol.entries import Record
 from sync_protocol.errors import AuthorizationError, ProtocolError
 from sync_protocol.membership import KIND_REVOKE
 
-from .network import Network, build_network, distribute_membership
+from .network import Network
 
 NOW = 1_790_000_000_000
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Network:
-    n = build_network(tmp_path)
-    distribute_membership(n)
-    yield n
-    n.close()
 
 
 def signed(net: Network, node: str, body: bytes = b"{}", now: int = NOW, nonce: bytes = b"\x01" * 16) -> dict[str, str]:

@@ -19,14 +19,6 @@ from sync_protocol.verify import Status
 from .network import COUNTY_CODE, Network, build_network, distribute_membership, exchange, seeded_key, sync_link
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Network:
-    n = build_network(tmp_path)
-    distribute_membership(n)
-    yield n
-    n.close()
-
-
 def snapshot(store: Store) -> tuple[object, ...]:
     return (
         store.vector(),

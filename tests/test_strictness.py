@@ -19,15 +19,7 @@ from sync_protocol.planning import Range, cut_range, vector_from_wire
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status
 
-from .network import COUNTY_CODE, Network, build_network, distribute_membership, seeded_key
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Network:
-    n = build_network(tmp_path)
-    distribute_membership(n)
-    yield n
-    n.close()
+from .network import COUNTY_CODE, Network, seeded_key
 
 
 def test_version_true_is_not_version_1() -> None:
