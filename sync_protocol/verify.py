@@ -151,12 +151,10 @@ class Checked:
         sizes.frombytes(lay.sizes)
         if not len(hlcs) == len(lay.kinds) == len(lay.keys) == len(starts) == len(sizes) == len(hashes) // 32:
             raise ProtocolError("a checked result does not match its batch")
-        feed, seq, prev, entries = self.feed, lay.seq, self.prev, []
-        for i, (hlc, kind, key, at, size) in enumerate(zip(hlcs, lay.kinds, lay.keys, starts, sizes, strict=True)):
-            h = hashes[32 * i : 32 * i + 32]
-            entries.append(Entry(feed, seq, prev, hlc, kind, key, batch[at : at + size], h))
-            prev = h
-            seq += 1
+        bodies = [batch[at : at + size] for at, size in zip(starts, sizes, strict=True)]
+        items = zip(hlcs, lay.kinds, lay.keys, bodies, strict=True)
+        split = [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
+        entries = entries_from(self.feed, lay.seq, self.prev, items, split)
         return Checked(self.feed, self.head, self.prev, entries, self.error, self.author)
 
 
