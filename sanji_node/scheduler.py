@@ -85,6 +85,19 @@ class SyncScheduler:
                     0 if again else next_delay(self.failures, self.interval_s, self.max_backoff_s, self.rand())
                 )
 
+    @property
+    def running(self) -> bool:
+        """A sync is under way now."""
+        return self._lock.locked()
+
+    def next_run_ms(self) -> int | None:
+        """When the next attempt is due (ms since the epoch), or None when none is scheduled."""
+        if not self._scheduler.running:
+            return None
+        job = self._scheduler.get_job(self._job_id)
+        when = job.next_run_time if job is not None else None
+        return int(when.timestamp() * 1000) if when is not None else None
+
     def sync_now(self) -> None:
         """Sync as soon as possible; if a sync is running, run another right after it."""
         if self._lock.locked():

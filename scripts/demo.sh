@@ -4,5 +4,5 @@
 # Usage: bash scripts/demo.sh [--dir DIR] [--keep] [--no-wait] [--base-port PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/venv.sh
+source scripts/venv.sh ""
 exec .venv/bin/python scripts/demo.py "$@"

@@ -1,0 +1,177 @@
+"""Finding cases the way people ask for them: by name, 身份证号, case number or 查询码, a page at a time.
+
+A villager who asks "how is my case going?" knows their name, their ID
+number, or the 收件凭证 with its number and 查询码. `find_cases` takes one
+search text and works out which of these it is; filters (state, village, dates)
+and the order (newest first, or most urgent first) apply on top, and only the
+page asked for is built in full (clock, applicant).
+
+查询码 (`query_code`) is six digits derived from the case's UUID: it is as
+secret as the UUID (which never appears on a printed page), needs no storage
+or protocol field, and is the same at every node that holds the case. The
+window's 进度查询 asks for the case number *and* the 查询码, so a guessed
+number alone shows nothing.
+
+Personal data on a village laptop is sealed: the search opens it row by row
+with the caller's `opener` (a village holds hundreds of cases). At a township
+or the county it is plain JSON, so a substring test in SQL narrows the rows
+before they are decoded and checked field by field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from typing import Any
+
+import orjson
+
+from .commands import CST
+from .errors import ValidationError
+from .states import OPEN_STATES, STATE_LABELS
+from .views import (
+    _CASE_SELECT,
+    Opener,
+    _applicants,
+    _case_summary,
+    _dicts,
+    _ms_range,
+    _state_code,
+    _Where,
+    calendar,
+    clock_of,
+    clock_settings,
+)
+
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]")
+_CASE_NO = re.compile(r"[0-9]{6,}-[0-9]{8}-[0-9]+|[0-9]{14,}")
+_QUERY_CODE = re.compile(r"[0-9]{6}")
+ORDERS = ("newest", "urgent")
+MAX_PAGE = 200
+
+
+def query_code(case_id: str) -> str:
+    """The case's six-digit 查询码, printed on the 收件凭证."""
+    digest = hashlib.sha256(b"sanji-query-code\x00" + case_id.encode()).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What a list or a search asks for; every field optional."""
+
+    text: str | None = None  # name, 身份证号, case number (local or 办件编号) or 查询码
+    state: str | None = None  # a state code or its label; "open" for every open state
+    village: str | None = None
+    township: str | None = None
+    item: str | None = None  # 实施编码
+    date_from: date | None = None  # filed on or after
+    date_to: date | None = None  # filed on or before
+    order: str = "newest"
+
+
+def _text_terms(w: _Where, text: str) -> tuple[str, str] | None:
+    """Add the SQL terms a number-like text implies; return (kind, value) for the personal-data kinds."""
+    t = text.strip().replace(" ", "")
+    if _ID_NUMBER.fullmatch(t):
+        return ("id_number", t.upper())
+    if _CASE_NO.fullmatch(t):
+        w.add("(c.local_no = ? OR c.official_no = ?)", t, t)
+        return None
+    if _QUERY_CODE.fullmatch(t):
+        return ("query_code", t)
+    return ("name", text.strip())
+
+
+def _pii_matches(conn: Any, kind: str, value: str, opener: Opener | None) -> set[str]:
+    """Case ids whose applicant's name contains `value`, or whose 身份证号 is `value`."""
+    rows = conn.execute(
+        "SELECT c.case_id, c.origin_case_id FROM cases c JOIN case_pii p "
+        "ON p.case_id = COALESCE(c.origin_case_id, c.case_id) "
+        "WHERE p.purged_ms IS NULL AND (p.sealed = 1 OR instr(CAST(p.data AS TEXT), ?) > 0)",
+        (value,),
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    found = set()
+    for case_id, applicant in _applicants(conn, ids, opener).items():
+        if not isinstance(applicant, dict):
+            continue
+        field = str(applicant.get(kind) or "")
+        if (kind == "name" and value in field) or (kind == "id_number" and field.upper() == value):
+            found.add(case_id)
+    return found
+
+
+def find_cases(
+    conn: Any,
+    f: CaseFilter,
+    *,
+    today: date,
+    offset: int = 0,
+    limit: int = 20,
+    opener: Opener | None = None,
+    tz: tzinfo = CST,
+) -> dict[str, Any]:
+    """One page of the cases matching `f`: {"total", "offset", "limit", "rows"}; each row is a case summary
+    (as `views.list_cases` gives) with the applicant's name and the 查询码."""
+    if f.order not in ORDERS:
+        raise ValidationError(f"排序须为 {'/'.join(ORDERS)} (got {f.order!r})")
+    if type(offset) is not int or offset < 0 or type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"分页参数不对: offset ≥ 0，limit 1–{MAX_PAGE}")
+    w = _Where()
+    w.eq("c.village", f.village)
+    w.eq("c.township", f.township)
+    w.eq("c.item_code", f.item)
+    if f.state == "open":
+        w.add(f"c.state IN ({','.join('?' * len(OPEN_STATES))})", *sorted(OPEN_STATES))
+    elif f.state:
+        w.eq("c.state", _state_code(f.state))
+    if f.date_from or f.date_to:
+        lo, hi = _ms_range(f.date_from or date(1970, 1, 2), f.date_to or date(9999, 12, 30), tz)
+        w.add("c.filed_ms >= ? AND c.filed_ms < ?", lo, hi)
+    wanted: set[str] | None = None
+    if f.text and f.text.strip():
+        personal = _text_terms(w, f.text)
+        if personal is not None:
+            kind, value = personal
+            if kind == "query_code":
+                ids = [r[0] for r in conn.execute("SELECT case_id FROM cases")]
+                wanted = {i for i in ids if query_code(i) == value}
+            else:
+                wanted = _pii_matches(conn, kind, value, opener)
+    if wanted is not None:
+        if not wanted:
+            return {"total": 0, "offset": offset, "limit": limit, "rows": []}
+        w.add("c.case_id IN (SELECT value FROM json_each(?))", orjson.dumps(sorted(wanted)).decode())
+    cal, cs = calendar(conn), clock_settings(conn)
+    if f.order == "newest":
+        total = conn.execute("SELECT COUNT(*) FROM cases c" + w.sql, w.params).fetchone()[0]
+        page = _dicts(
+            conn.execute(
+                _CASE_SELECT + w.sql + " ORDER BY c.filed_ms DESC, c.case_id LIMIT ? OFFSET ?",
+                [*w.params, limit, offset],
+            )
+        )
+        rows = [_case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz) for r in page]
+    else:  # most urgent first: fewest working days left, overdue first, cases without a clock last
+        every = [
+            _case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz)
+            for r in _dicts(conn.execute(_CASE_SELECT + w.sql, w.params))
+        ]
+        every.sort(key=_urgency)
+        total, rows = len(every), every[offset : offset + limit]
+    names = _applicants(conn, [r["case_id"] for r in rows], opener)
+    for r in rows:
+        a = names.get(r["case_id"])
+        r["applicant_name"] = a.get("name", "") if isinstance(a, dict) else (a or "")
+        r["query_code"] = query_code(r["case_id"])
+        r["state_label"] = STATE_LABELS.get(r["state"], r["state"])
+    return {"total": total, "offset": offset, "limit": limit, "rows": rows}
+
+
+def _urgency(r: dict[str, Any]) -> tuple[int, int, int]:
+    left = r.get("remaining_days")
+    filed = -int(r["filed_date"].replace("-", "")) if r.get("filed_date") else 0
+    return (0, int(left), filed) if isinstance(left, int) else (1, 0, filed)
