@@ -313,6 +313,21 @@ def load_case(conn: Any, ref: str) -> dict[str, Any]:
     raise NotFoundError(f"找不到办件 {ref} (no such case)", hint="用 case list 查看；若刚登记，请先同步")
 
 
+def case_village_mode(conn: Any, case_id: str) -> str | None:
+    """How a village handles the case's item (村受理村办结 / 村受理乡办结 / 村代办), as pinned when filed."""
+    row = conn.execute("SELECT body FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+    value = _object(row[0]).get("item", {}).get("village_mode") if row else None
+    return value if isinstance(value, str) else None
+
+
+def item_code_of(conn: Any, ref: str) -> str | None:
+    """The 实施编码 of an item named by code or exact name; None if there is no such item."""
+    try:
+        return str(find_item(conn, ref)["task_code"])
+    except NotFoundError:
+        return None
+
+
 def current_materials(conn: Any, case: dict[str, Any]) -> list[dict[str, Any]]:
     """The case's materials checklist: as filed, or as the latest applied 收件/补正 event recorded it."""
     for (body,) in conn.execute(
