@@ -21,7 +21,7 @@ from sync_protocol import routing
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, StoreError
 from sync_protocol.keys import SigningKey
-from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_REVOKE, check_county_code
+from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_NAME, KIND_REVOKE, check_county_code, check_name
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify_pool import VerifyPool
 
@@ -51,6 +51,7 @@ def init(
     data_dir: str, county_code: str, county_name: str, node_id: str, passphrase_env: str | None, port: int
 ) -> None:
     check_county_code(county_code)
+    county_name = check_name(county_name.strip())
     data = DataDir(data_dir)
     passphrase = None
     if passphrase_env:
@@ -74,7 +75,14 @@ def init(
     data.save_key(key, passphrase)
     data.save(config)
     with open_county_store(data) as store:
-        body = {"division": config.division, "node": node_id, "parent": None, "pubkey": key.public.hex, "role": COUNTY}
+        body = {
+            "division": config.division,
+            "name": county_name,
+            "node": node_id,
+            "parent": None,
+            "pubkey": key.public.hex,
+            "role": COUNTY,
+        }
         store.append(key, f"{node_id}/*", [Record(KIND_MEMBER, node_id, body, now_ms() * 1000)])
     click.echo(f"已创建 {county_name} ({county_code}) 县级节点 {node_id}，数据目录 {data.path}")
     click.echo("请备份 node.key（根密钥）。Back up node.key: it is the county's root of trust.")
@@ -118,11 +126,24 @@ def _stop_serving(app: Any, pool: VerifyPool | None) -> None:
 @click.option("--division", required=True, help="the node's 12-digit 统计用区划代码")
 @click.option("--parent", default=None, help="the parent node id (default: the county, for a township)")
 @click.option("--node-id", default=None, help="the new node's id (default: its division code)")
+@click.option(
+    "--name",
+    "display_name",
+    default=None,
+    help="the name people see, e.g. 梅花村 or 城关镇便民服务中心 (default: the node id; strongly recommended)",
+)
 @click.option("--expires", default="72h", show_default=True, help="how long the token stays valid (m, h or d)")
 @json_option
 @handle_errors
 def enroll(
-    data_dir: str, role: str, division: str, parent: str | None, node_id: str | None, expires: str, as_json: bool
+    data_dir: str,
+    role: str,
+    division: str,
+    parent: str | None,
+    node_id: str | None,
+    display_name: str | None,
+    expires: str,
+    as_json: bool,
 ) -> None:
     ttl = parse_duration_ms(expires)
     with open_county_store(DataDir(data_dir)) as store:
@@ -139,10 +160,12 @@ def enroll(
             now_ms=now_ms(),
             ttl_ms=ttl,
             random_bytes=os.urandom(21),
+            name=None if display_name is None else display_name.strip(),
         )
     data = {
         "token": str(issued.token),
         "node": issued.node,
+        "name": issued.name,
         "role": role,
         "division": division,
         "parent": parent,
@@ -152,7 +175,8 @@ def enroll(
         as_json,
         data,
         lambda: (
-            f"{ROLE_NAMES[role]}节点 {issued.node}（区划 {division}，上级 {parent}）的一次性注册码，{fmt_ms(issued.expires_ms)} 前有效:\n\n"
+            f"{ROLE_NAMES[role]}节点 {issued.name}（{issued.node}，区划 {division}，上级 {parent}）的一次性注册码，"
+            f"{fmt_ms(issued.expires_ms)} 前有效:\n\n"
             f"    {issued.token}\n\n"
             "在新机器上运行 init --token <注册码>。此字符串可直接生成二维码 (fits a QR code)."
         ),
@@ -182,9 +206,10 @@ def tokens_command(data_dir: str, cancel_id: str | None, as_json: bool) -> None:
         as_json,
         {"tokens": [{**r, "state": state_of(r)} for r in rows]},
         lambda: "\n".join(
-            [f"{'编号':<10}{'节点':<16}{'角色':<10}{'区划':<14}{'有效期至':<22}状态"]
+            [f"{'编号':<10}{'节点':<16}{'角色':<10}{'区划':<14}{'有效期至':<22}{'状态':<6}名称"]
             + [
-                f"{r['token_id']:<10}{r['node']:<16}{r['role']:<10}{r['division']:<14}{fmt_ms(r['expires_ms']):<22}{state_of(r)}"
+                f"{r['token_id']:<10}{r['node']:<16}{r['role']:<10}{r['division']:<14}{fmt_ms(r['expires_ms']):<22}"
+                f"{state_of(r):<6}{r['name']}"
                 for r in rows
             ]
         ),
@@ -213,6 +238,7 @@ def nodes(data_dir: str, as_json: bool) -> None:
             rows.append(
                 {
                     "node": m.node,
+                    "name": directory.name_of(m.node),
                     "role": m.role,
                     "parent": m.parent,
                     "division": m.division,
@@ -229,7 +255,9 @@ def nodes(data_dir: str, as_json: bool) -> None:
         frozen_by_author[f["feed"].split("/")[0]] = frozen_by_author.get(f["feed"].split("/")[0], 0) + 1
 
     def text() -> str:
-        lines = [f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<22}{'最新数据':<22}{'待下发':>8}  最早未下发"]
+        lines = [
+            f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<22}{'最新数据':<22}{'待下发':>8}  {'最早未下发':<20}名称"
+        ]
         for r in rows:
             flag = " [已吊销]" if r["revoked"] else ""
             fork = f" [分叉 {frozen_by_author[r['node']]}]" if r["node"] in frozen_by_author else ""
@@ -240,7 +268,8 @@ def nodes(data_dir: str, as_json: bool) -> None:
             latest = fmt_ms(r["latest_entry_ms"]) if r["latest_entry_ms"] else "-"
             backlog = "-" if r["backlog"] is None else str(r["backlog"])
             lines.append(
-                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{seen_at:<22}{latest:<22}{backlog:>8}  {oldest}{flag}{fork}"
+                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{seen_at:<22}{latest:<22}{backlog:>8}  "
+                f"{oldest:<20}{r['name']}{flag}{fork}"
             )
         return "\n".join(lines)
 
@@ -270,6 +299,24 @@ def revoke(data_dir: str, node: str, reason: str) -> None:
             [Record(KIND_REVOKE, node, {"last_valid": last_valid, "node": node, "reason": reason}, now_ms() * 1000)],
         )
     click.echo(f"已吊销节点 {node}（{reason}）。其后续写入将被隔离待审。")
+
+
+@main.command(help="Give an enrolled node a new display name (e.g. 梅花村): a node.name entry every node receives.")
+@data_option
+@click.argument("node")
+@click.argument("name")
+@handle_errors
+def rename(data_dir: str, node: str, name: str) -> None:
+    data, config, key = county(data_dir)
+    name = check_name(name.strip())
+    with open_county_store(data) as store:
+        old = store.directory().get(node)
+        if old is None:
+            raise StoreError(f"no enrolled node {node!r}", hint="see `county-server nodes`")
+        store.append(
+            key, f"{config.root_node}/*", [Record(KIND_NAME, node, {"name": name, "node": node}, now_ms() * 1000)]
+        )
+    click.echo(f"已将节点 {node} 的名称由 {old.name or node} 改为 {name}。各节点同步后显示新名称。")
 
 
 @main.group(help="The service item catalog (事项清单).")

@@ -1,9 +1,9 @@
 """One-time enrolment tokens, issued by the county administrator (ARCHITECTURE §3).
 
 Only a hash of each token's secret is stored. A token names the role, the
-division code, the parent and the node id it enrols, expires, and can be
-redeemed once: redeeming it appends the `node.member` entry to the county's
-public feed.
+division code, the parent, the node id and the display name (梅花村) it
+enrols, expires, and can be redeemed once: redeeming it appends the
+`node.member` entry to the county's public feed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sync_protocol.entries import Record
 from sync_protocol.errors import AuthorizationError, ProtocolError
 from sync_protocol.feeds import check_node_id
 from sync_protocol.keys import SigningKey
-from sync_protocol.membership import KIND_MEMBER, TOWNSHIP, VILLAGE
+from sync_protocol.membership import KIND_MEMBER, TOWNSHIP, VILLAGE, check_name
 from sync_protocol.sqlite_store import Store
 
 token_migrations = Migrations("sanji.county.tokens")
@@ -35,6 +35,12 @@ def m001_tokens(db: sqlite_utils.Database) -> None:
     )
 
 
+@token_migrations()
+def m002_token_names(db: sqlite_utils.Database) -> None:
+    # the display name the membership will carry; NULL for tokens issued before names (the node id is shown)
+    db.execute("ALTER TABLE tokens ADD COLUMN name TEXT")
+
+
 @dataclass(frozen=True)
 class Issued:
     token: Token
@@ -43,6 +49,7 @@ class Issued:
     parent: str
     node: str
     expires_ms: int
+    name: str
 
 
 def issue(
@@ -55,13 +62,22 @@ def issue(
     now_ms: int,
     ttl_ms: int,
     random_bytes: bytes,
+    name: str | None = None,
 ) -> Issued:
-    """A new token; checked against the directory as if the node enrolled now."""
+    """A new token; checked against the directory as if the node enrolled now. `name` defaults to the node id."""
     if role not in (TOWNSHIP, VILLAGE):
         raise ProtocolError(f"tokens enrol a township or a village, not {role!r}")
     node_id = check_node_id(node or division)
+    display = check_name(node_id if name is None else name)
     directory = store.directory()
-    probe = {"division": division, "node": node_id, "parent": parent, "pubkey": directory.root_key.hex, "role": role}
+    probe = {
+        "division": division,
+        "name": display,
+        "node": node_id,
+        "parent": parent,
+        "pubkey": directory.root_key.hex,
+        "role": role,
+    }
     directory.member_from_body(probe)  # raises if the role, parent or division code is wrong
     if store.conn.execute(
         "SELECT 1 FROM tokens WHERE node = ? AND used_ms IS NULL AND expires_ms > ?", (node_id, now_ms)
@@ -70,10 +86,21 @@ def issue(
     token = Token.new(store.county, node_id, directory.root_key, random_bytes)
     with store.db.atomic():
         store.conn.execute(
-            "INSERT INTO tokens (token_id, secret_hash, role, division, parent, node, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (token.token_id, secret_hash(token.secret), role, division, parent, node_id, now_ms, now_ms + ttl_ms),
+            "INSERT INTO tokens (token_id, secret_hash, role, division, parent, node, name, created_ms, expires_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                token.token_id,
+                secret_hash(token.secret),
+                role,
+                division,
+                parent,
+                node_id,
+                display,
+                now_ms,
+                now_ms + ttl_ms,
+            ),
         )
-    return Issued(token, role, division, parent, node_id, now_ms + ttl_ms)
+    return Issued(token, role, division, parent, node_id, now_ms + ttl_ms, display)
 
 
 def redeem(store: Store, key: SigningKey, request: EnrolRequest, *, now_ms: int) -> dict[str, Any]:
@@ -82,24 +109,18 @@ def redeem(store: Store, key: SigningKey, request: EnrolRequest, *, now_ms: int)
     if t.county != store.county:
         raise AuthorizationError(f"this token is for county {t.county}, not {store.county}")
     row = store.conn.execute(
-        "SELECT secret_hash, role, division, parent, node, expires_ms, used_ms FROM tokens WHERE token_id = ?",
+        "SELECT secret_hash, role, division, parent, node, name, expires_ms, used_ms FROM tokens WHERE token_id = ?",
         (t.token_id,),
     ).fetchone()
     if row is None or not hmac.compare_digest(row[0], secret_hash(t.secret)):
         raise AuthorizationError("unknown enrolment token", hint="check the token, or ask the county for a new one")
-    _, role, division, parent, node, expires_ms, used_ms = row
+    _, role, division, parent, node, name, expires_ms, used_ms = row
     if used_ms is not None:
         pub = request.verify()
         member = store.directory().get(node)
         if member is not None and member.key.raw == pub.raw and member.revocation is None:
             # the same new node asking again (its first answer was lost): answer again
-            return {
-                "division": member.division,
-                "node": node,
-                "parent": member.parent,
-                "pubkey": pub.hex,
-                "role": member.role,
-            }
+            return member.body()
         raise AuthorizationError("this enrolment token has already been used", hint="ask the county for a new one")
     if now_ms > expires_ms:
         raise AuthorizationError("this enrolment token has expired", hint="ask the county for a new one")
@@ -107,6 +128,8 @@ def redeem(store: Store, key: SigningKey, request: EnrolRequest, *, now_ms: int)
         raise AuthorizationError(f"this token enrols node {node}, not {request.node}")
     pub = request.verify()
     body = {"division": division, "node": node, "parent": parent, "pubkey": pub.hex, "role": role}
+    if name:  # tokens issued before names existed enrol without one
+        body["name"] = name
     store.directory().member_from_body(body)
     with store.db.atomic():
         claimed = store.conn.execute(
@@ -144,6 +167,7 @@ def cancel(store: Store, token_id: str, *, now_ms: int) -> None:
 def list_tokens(store: Store) -> list[dict[str, Any]]:
     return list(
         store.db.query(
-            "SELECT token_id, role, division, parent, node, created_ms, expires_ms, used_ms FROM tokens ORDER BY created_ms"
+            "SELECT token_id, role, division, parent, node, COALESCE(name, node) AS name, created_ms, expires_ms, "
+            "used_ms FROM tokens ORDER BY created_ms"
         )
     )

@@ -20,8 +20,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import places, views
 from . import stats as stats_module
-from . import views
 from .errors import ValidationError
 
 FORMATS = ("xlsx", "csv")
@@ -201,10 +201,11 @@ def export_ledger(
     conn: Any, path: str | os.PathLike[str], fmt: str | None = None, *, title: str | None = None, **filters: Any
 ) -> int:
     """代办台账 (`views.ledger` with `filters`: village, township, month, today, opener, tz) to a file.
-    `title` defaults to "<village or township>代办台账 <yyyy>年<m>月"."""
+    `title` defaults to "<village's or township's name>代办台账 <yyyy>年<m>月"."""
     _target(path, fmt)  # a bad path or format fails before the query
     rows = views.ledger(conn, **filters)
-    where = filters.get("village") or filters.get("township") or "全县"
+    place = filters.get("village") or filters.get("township")
+    where = places.name_of(conn, place) if place else "全县"
     title = title or f"{where}代办台账{_month_text(filters.get('month'))}"
     return write_table(path, fmt, title, views.LEDGER_COLUMNS, rows)
 
@@ -212,10 +213,11 @@ def export_ledger(
 def export_roster(
     conn: Any, path: str | os.PathLike[str], fmt: str | None = None, *, title: str | None = None, **filters: Any
 ) -> int:
-    """值班表 (`views.roster` with `filters`: village, month) to a file."""
+    """值班表 (`views.roster` with `filters`: village, month) to a file; the title names the village."""
     _target(path, fmt)
     rows = views.roster(conn, **filters)
-    title = title or f"{filters.get('village') or ''}代办点值班表{_month_text(filters.get('month'))}"
+    where = places.name_of(conn, filters["village"]) if filters.get("village") else ""
+    title = title or f"{where}代办点值班表{_month_text(filters.get('month'))}"
     return write_table(path, fmt, title, views.ROSTER_COLUMNS, rows)
 
 

@@ -19,7 +19,7 @@ import orjson
 import sqlite_utils
 
 from sync_protocol.entries import Entry
-from sync_protocol.membership import KIND_MEMBER, KIND_REVOKE
+from sync_protocol.membership import KIND_MEMBER, KIND_NAME, KIND_REVOKE, PROTOCOL_KINDS
 
 from . import kinds
 from .states import NODE_ROLE_ACTOR, SUBMITTED, Event, acting_role, fold_case
@@ -60,6 +60,9 @@ class DomainFold:
                 if _author(e.feed) != root:
                     rejects.append((e.feed, e.seq, e.kind, f"only the county writes {e.kind}"))
                     continue
+                if e.kind in PROTOCOL_KINDS and e.feed != f"{root}/*":
+                    rejects.append((e.feed, e.seq, e.kind, f"only the county's public feed carries {e.kind}"))
+                    continue
             why = _malformed(e)
             if why:
                 rejects.append((e.feed, e.seq, e.kind, why))
@@ -70,9 +73,9 @@ class DomainFold:
             conn.executemany(
                 "INSERT OR IGNORE INTO fold_rejects (feed, seq, kind, reason) VALUES (?, ?, ?, ?)", rejects
             )
-        for kind in (KIND_MEMBER, KIND_REVOKE):
-            if kind in by_kind:
-                self._members(conn, by_kind[kind])
+        membership = [e for kind in PROTOCOL_KINDS for e in by_kind.get(kind, ())]
+        if membership:
+            self._members(conn, sorted(membership, key=lambda e: e.seq))  # one feed: in feed order
         if kinds.CATALOG_ITEM in by_kind or kinds.CATALOG_RELEASE in by_kind:
             self._catalog(conn, by_kind.get(kinds.CATALOG_ITEM, []), by_kind.get(kinds.CATALOG_RELEASE, []))
         if kinds.CALENDAR_DAY in by_kind:
@@ -138,10 +141,13 @@ class DomainFold:
             v = e.value
             if e.kind == KIND_MEMBER:
                 conn.execute(
-                    "INSERT INTO nodes (node, role, parent, division) VALUES (?, ?, ?, ?) ON CONFLICT (node) DO UPDATE "
-                    "SET role = excluded.role, parent = excluded.parent, division = excluded.division, revoked = 0",
-                    (v["node"], v["role"], v.get("parent"), v.get("division")),
+                    "INSERT INTO nodes (node, role, parent, division, name) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (node) DO UPDATE SET role = excluded.role, parent = excluded.parent, "
+                    "division = excluded.division, name = excluded.name, revoked = 0",
+                    (v["node"], v["role"], v.get("parent"), v.get("division"), v.get("name")),
                 )
+            elif e.kind == KIND_NAME:
+                conn.execute("UPDATE nodes SET name = ? WHERE node = ?", (v["name"], v["node"]))
             else:
                 conn.execute("UPDATE nodes SET revoked = 1 WHERE node = ?", (v["node"],))
 
@@ -349,6 +355,7 @@ _STR, _INT, _DICT = (str,), (int,), (dict,)
 _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     KIND_MEMBER: {"node": _STR, "role": _STR},
     KIND_REVOKE: {"node": _STR},
+    KIND_NAME: {"node": _STR, "name": _STR},
     kinds.CATALOG_ITEM: {"name": _STR, "version": _INT},
     kinds.CATALOG_RELEASE: {"version": _INT},
     kinds.CALENDAR_DAY: {"kind": _STR},
@@ -366,6 +373,7 @@ _COUNTY_ONLY = frozenset(
     {
         KIND_MEMBER,
         KIND_REVOKE,
+        KIND_NAME,
         kinds.CATALOG_ITEM,
         kinds.CATALOG_RELEASE,
         kinds.CALENDAR_DAY,

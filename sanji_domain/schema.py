@@ -84,3 +84,9 @@ def m001_domain(db: sqlite_utils.Database) -> None:
         "hlc INTEGER NOT NULL, PRIMARY KEY (village, day)) WITHOUT ROWID",
     ):
         db.execute(sql)
+
+
+@domain_migrations()
+def m002_node_names(db: sqlite_utils.Database) -> None:
+    # the display name of a node (梅花村), from its node.member and later node.name entries; NULL: none given
+    db.execute("ALTER TABLE nodes ADD COLUMN name TEXT")

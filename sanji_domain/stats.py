@@ -18,6 +18,9 @@ a fact into the period (and, for `group_by="month"`, into a month):
   case is counted, and its clock also stops for the linked case's pauses.
 * `group_by="village"` leaves out cases filed at a township window (and
   evaluations without a village).
+* A row's `group` is its key (a node id for townships and villages) and its
+  `label` what people read: the place's name (梅花村, see `places`), the
+  item's name, the month.
 
 Rates are reported three ways: text rounded to one decimal ("95.0%"), an
 integer in basis points (9500) for machines, and a float percentage rounded to
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
+from . import places
 from .commands import CST
 from .errors import ValidationError
 from .states import OPEN_STATES, STATE_LABELS, STATES, VOIDED
@@ -104,7 +108,8 @@ def statistics(
         return span is None or span[0] <= d <= span[1]
 
     item_names = dict(conn.execute("SELECT task_code, name FROM catalog_items").fetchall())
-    labels: dict[str, str] = {}
+    # a township or village row is labelled with the place's name (梅花村), its `group` stays the node id
+    labels: dict[str, str] = places.names(conn) if group_by in ("township", "village") else {}
     tallies: dict[str, _Tally] = {}
 
     def tally(fact: dict[str, Any], when: date) -> _Tally | None:

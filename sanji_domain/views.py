@@ -7,7 +7,9 @@ UTC+8 offset) through `to_local_date`, never through the machine's zone.
 
 Dates in the returned rows are `yyyy-mm-dd` text (JSON-ready and what a
 printed ledger shows); `clock_of` gives the same facts as `date`s for code that
-computes with them (`stats`).
+computes with them (`stats`). A row that names a village, a township or an
+author node keeps the id (for scripts) and carries the place's display name
+beside it (`village_name`, `township_name`, `author_name`; see `places`).
 
 Clocks (see `workdays` for the rules): a case's clock starts on the day after
 acceptance (受理). The pauses folded for the case (补正, 挂起, 特别程序) stop it;
@@ -32,7 +34,7 @@ import orjson
 
 from sync_protocol.errors import SyncError
 
-from . import kinds
+from . import kinds, places
 from .commands import CST, LEVEL_LABELS, load_case, settings
 from .errors import ValidationError
 from .fold import case_pii_aad
@@ -249,9 +251,13 @@ def case_clock(
 # --- cases -------------------------------------------------------------------------------------------------
 
 _CASE_SELECT = (
-    "SELECT c.*, COALESCE(c.item_name, i.name) AS item_label, l.pauses AS linked_pauses, l.state AS linked_state "
+    "SELECT c.*, COALESCE(c.item_name, i.name) AS item_label, l.pauses AS linked_pauses, l.state AS linked_state, "
+    "COALESCE(nv.name, c.village) AS village_name, COALESCE(nt.name, c.township) AS township_name, "
+    "COALESCE(na.name, c.author) AS author_name "
     "FROM cases c LEFT JOIN catalog_items i ON i.task_code = c.item_code "
-    "LEFT JOIN cases l ON l.case_id = c.linked_case_id"
+    "LEFT JOIN cases l ON l.case_id = c.linked_case_id "
+    "LEFT JOIN nodes nv ON nv.node = c.village LEFT JOIN nodes nt ON nt.node = c.township "
+    "LEFT JOIN nodes na ON na.node = c.author"  # display names (places): the id when a node has none
 )
 
 
@@ -306,8 +312,11 @@ def _case_summary(row: dict[str, Any], clock: CaseClock, tz: tzinfo) -> dict[str
         "state_label": STATE_LABELS.get(row["state"], row["state"]),
         "level": row["level"],
         "village": row["village"],
+        "village_name": row.get("village_name", row["village"]),
         "township": row["township"],
+        "township_name": row.get("township_name", row["township"]),
         "author": row["author"],
+        "author_name": row.get("author_name", row["author"]),
         "channel": row["channel"],
         "agent_name": row["agent_name"],
         "proxy_no": row["proxy_no"],
@@ -412,7 +421,7 @@ def _materials(conn: Any, rows: Sequence[dict[str, Any]]) -> dict[str, list[dict
     return out
 
 
-def _events(conn: Any, case_id: str, tz: tzinfo) -> list[dict[str, Any]]:
+def _events(conn: Any, case_id: str, tz: tzinfo, known: dict[str, str]) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT feed, seq, author, role, action, at_ms, before, after, conflict, body FROM case_events "
         "WHERE case_id = ? ORDER BY hlc, author, feed, seq",
@@ -430,6 +439,7 @@ def _events(conn: Any, case_id: str, tz: tzinfo) -> list[dict[str, Any]]:
                 "role": role,
                 "role_label": ROLE_LABELS.get(role, role),
                 "author": author,
+                "author_name": places.label(known, author),
                 "by": v.get("by"),
                 "at": _stamp(at_ms, tz),
                 "at_ms": at_ms,
@@ -441,6 +451,7 @@ def _events(conn: Any, case_id: str, tz: tzinfo) -> list[dict[str, Any]]:
                 "reason": v.get("reason"),
                 "result": v.get("result"),
                 "kind": v.get("kind"),
+                "materials": v.get("materials"),  # the checklist this event recorded, if it carried one
             }
         )
     return out
@@ -457,7 +468,7 @@ def _cards(conn: Any, case_ids: Iterable[str], tz: tzinfo) -> list[dict[str, Any
     return rows
 
 
-def _evaluations(conn: Any, case_ids: Iterable[str], tz: tzinfo) -> list[dict[str, Any]]:
+def _evaluations(conn: Any, case_ids: Iterable[str], tz: tzinfo, known: dict[str, str]) -> list[dict[str, Any]]:
     ids = list(case_ids)
     marks = ",".join("?" * len(ids))
     rows = _dicts(
@@ -471,6 +482,8 @@ def _evaluations(conn: Any, case_ids: Iterable[str], tz: tzinfo) -> list[dict[st
     for r in rows:
         r["level_label"] = LEVEL_LABELS.get(r["level"], str(r["level"]))
         r["at"] = _stamp(r["at_ms"], tz)
+        for field in ("village", "township", "author"):
+            r[f"{field}_name"] = places.label(known, r[field])
     return rows
 
 
@@ -479,10 +492,10 @@ def show_case(conn: Any, ref: str, today: date, opener: Opener | None = None, *,
     (with conflicts and the rule that decides them), cards, evaluations, and the linked or origin case."""
     row = _case_row(conn, load_case(conn, ref)["case_id"])
     assert row is not None  # load_case found it
-    cal, cs = calendar(conn), clock_settings(conn)
+    cal, cs, known = calendar(conn), clock_settings(conn), places.names(conn)
     out = _case_summary(row, clock_of(row, cal, cs, today, tz=tz), tz)
     body = orjson.loads(row["body"])
-    events = _events(conn, row["case_id"], tz)
+    events = _events(conn, row["case_id"], tz, known)
     related = [row["case_id"], *(x for x in (row["linked_case_id"], row["origin_case_id"]) if x)]
     out.update(
         applicant=applicant_of(conn, row["case_id"], opener),
@@ -493,7 +506,7 @@ def show_case(conn: Any, ref: str, today: date, opener: Opener | None = None, *,
         conflict_list=[e for e in events if e["conflict"]],
         conflict_rule=CONFLICT_RULE,
         cards=_cards(conn, related, tz),
-        evaluations=_evaluations(conn, related, tz),
+        evaluations=_evaluations(conn, related, tz, known),
         linked_case=None,
         origin_case=None,
     )
@@ -597,7 +610,8 @@ def ledger(
 
 
 def roster(conn: Any, *, village: str | None = None, month: str | None = None) -> list[dict[str, Any]]:
-    """值班表 rows (`ROSTER_COLUMNS`: 村, 日期, 星期, 值班代办员, 替岗人员), by village then day."""
+    """值班表 rows (`ROSTER_COLUMNS`: 村 (the village's name), 日期, 星期, 值班代办员, 替岗人员; and `village`,
+    `village_name` for scripts), by village then day."""
     w = _Where()
     w.eq("village", village)
     if month:
@@ -606,13 +620,16 @@ def roster(conn: Any, *, village: str | None = None, month: str | None = None) -
     rows = conn.execute(
         f"SELECT village, day, agent, substitute FROM roster{w.sql} ORDER BY village, day", w.params
     ).fetchall()
+    known = places.names(conn)
     return [
         {
-            "村": v,
+            "村": places.label(known, v),
             "日期": day,
             "星期": "星期" + _WEEKDAYS[date.fromisoformat(day).weekday()],
             "值班代办员": agent,
             "替岗人员": substitute or "",
+            "village": v,
+            "village_name": places.label(known, v),
         }
         for v, day, agent, substitute in rows
     ]
@@ -648,7 +665,7 @@ def rectifications(
             w.params,
         )
     )
-    cal = calendar(conn)
+    cal, known = calendar(conn), places.names(conn)
     out = []
     for r in rows:
         opened = to_local_date(r["opened_ms"], tz)
@@ -663,7 +680,9 @@ def rectifications(
                 "item_code": r["item_code"],
                 "item_name": r["item_name"],
                 "village": r["village"],
+                "village_name": places.label(known, r["village"]),
                 "township": r["township"],
+                "township_name": places.label(known, r["township"]),
                 "level": r["level"],
                 "level_label": LEVEL_LABELS.get(r["level"], str(r["level"])),
                 "channel": r["channel"],
@@ -729,8 +748,10 @@ def conflicts(conn: Any, *, tz: tzinfo = CST) -> list[dict[str, Any]]:
         "e.conflict FROM case_events e LEFT JOIN cases c ON c.case_id = e.case_id "
         "WHERE e.conflict IS NOT NULL ORDER BY e.hlc, e.author, e.feed, e.seq"
     )
+    known = places.names(conn)
     out = []
     for row in _dicts(cur):
+        row["author_name"] = places.label(known, row["author"])
         row["at"] = _stamp(row.pop("at_ms"), tz)
         row["action_label"] = ACTION_LABELS.get(row["action"], row["action"])
         row["state_label"] = STATE_LABELS.get(row["before"], row["before"])

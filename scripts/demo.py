@@ -189,9 +189,11 @@ def main() -> None:
         procs.append(p)
         urls = {"county": county_url}
 
-        def enrol(program: str, name: str, division: str, parent: str, parent_url: str, port: int, *extra: str) -> None:
+        def enrol(
+            program: str, name: str, label: str, division: str, parent: str, parent_url: str, port: int, *extra: str
+        ) -> None:
             token = json.loads(run("county", "enroll", "--data", str(county), "--role", program, "--division", division,
-                                   "--parent", parent, "--node-id", name, "--json"))["token"]  # fmt: skip
+                                   "--parent", parent, "--node-id", name, "--name", label, "--json"))["token"]  # fmt: skip
             run(
                 program,
                 "init",
@@ -206,9 +208,9 @@ def main() -> None:
                 *extra,
             )
 
-        for name, (division, _label, offset) in TOWNSHIPS.items():
+        for name, (division, label, offset) in TOWNSHIPS.items():
             if fresh:
-                enrol("township", name, division, "county", county_url, port_of(offset))
+                enrol("township", name, f"{label}便民服务中心", division, "county", county_url, port_of(offset))
             p, urls[name] = start(
                 "township", base / name, port_of(offset), logs, "--sync-interval", "5", "--max-backoff", "30"
             )
@@ -218,7 +220,7 @@ def main() -> None:
         for name, (parent, division, label, offset) in VILLAGES.items():
             data = base / name
             if fresh:
-                enrol("village", name, division, parent, urls[parent], port_of(offset), "--fallback", county_url,
+                enrol("village", name, label, division, parent, urls[parent], port_of(offset), "--fallback", county_url,
                       "--passphrase-env", PASSPHRASE_ENV)  # fmt: skip
                 town = TOWNSHIPS[parent][1]
                 cases = [

@@ -1,14 +1,17 @@
 """Node membership: the tree of trust rooted at the county (ARCHITECTURE §3).
 
-The county's public feed `county/*` carries two protocol kinds:
+The county's public feed `county/*` carries three protocol kinds, and no other
+feed may carry them:
 
-- `node.member`  {node, role, parent, division, pubkey}: binds a node id to a
-  role, a parent, a 12-digit division code (统计用区划代码) and an Ed25519
-  public key. The county's own membership is the first entry of its feed.
+- `node.member`  {node, role, parent, division, pubkey[, name]}: binds a node
+  id to a role, a parent, a 12-digit division code (统计用区划代码), an
+  Ed25519 public key and, optionally, the display name people see (梅花村).
+  The county's own membership is the first entry of its feed.
 - `node.revoke`  {node, last_valid: {feed: {seq, hash}}, reason}: entries of
   the node's feeds after `seq` are quarantined, and a batch whose hash at
   `seq` differs from `hash` is quarantined whole; feeds not named are
   treated as revoked from seq 1.
+- `node.name`    {node, name}: a new display name for an enrolled node.
 
 A node id is enrolled once: a replaced laptop gets a new id. `Directory` is
 the deterministic fold of these entries (in feed order; the county's own
@@ -19,8 +22,9 @@ county feed computes the same directory.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .canonical import hex_bytes, is_int
@@ -32,6 +36,11 @@ COUNTY, TOWNSHIP, VILLAGE = "county", "township", "village"
 ROLES = (COUNTY, TOWNSHIP, VILLAGE)
 KIND_MEMBER = "node.member"
 KIND_REVOKE = "node.revoke"
+KIND_NAME = "node.name"
+PROTOCOL_KINDS = (KIND_MEMBER, KIND_REVOKE, KIND_NAME)  # written only in the root's public feed
+MAX_NAME_CHARS = 40
+_MEMBER_KEYS = frozenset({"division", "node", "parent", "pubkey", "role"})
+_NAME_BANNED = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # controls, format (bidi, zero-width), line breaks
 _DIVISION = re.compile(r"[0-9]{12}")
 _COUNTY_CODE = re.compile(r"[0-9]{6}")
 
@@ -53,16 +62,38 @@ class Member:
     division: str
     key: PublicKey = field(repr=False)
     revocation: Revocation | None = None
+    name: str = ""  # the display name (梅花村); "" when none was given
 
     def body(self) -> dict[str, Any]:
-        """The `node.member` entry body that enrols this node."""
-        return {
+        """The `node.member` entry body that enrols this node (with its current name, if any)."""
+        body = {
             "division": self.division,
             "node": self.node,
             "parent": self.parent,
             "pubkey": self.key.hex,
             "role": self.role,
         }
+        if self.name:
+            body["name"] = self.name
+        return body
+
+
+def check_name(name: object) -> str:
+    """A node's display name: NFC text of 1–40 characters, no control or format characters, no outer spaces."""
+    if not isinstance(name, str):
+        raise ProtocolError(f"node name {name!r} is not text", hint="e.g. 梅花村 or 城关镇便民服务中心")
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise ProtocolError(
+            f"node name {name!r} has {len(name)} characters, not 1–{MAX_NAME_CHARS}", hint="use a shorter name"
+        )
+    if not unicodedata.is_normalized("NFC", name):
+        raise ProtocolError(f"node name {name!r} is not in Unicode NFC form")
+    bad = [c for c in name if unicodedata.category(c) in _NAME_BANNED]
+    if bad:
+        raise ProtocolError(f"node name {name!r} contains a control character (U+{ord(bad[0]):04X})")
+    if name.strip() != name:
+        raise ProtocolError(f"node name {name!r} begins or ends with white space")
+    return name
 
 
 def check_county_code(code: object) -> str:
@@ -112,6 +143,8 @@ class Directory:
             self._enrol(body)
         elif kind == KIND_REVOKE:
             self._revoke(body)
+        elif kind == KIND_NAME:
+            self._rename(body)
 
     def apply_all(self, items: Iterable[tuple[str, Any]]) -> Directory:
         for kind, body in items:
@@ -120,9 +153,10 @@ class Directory:
 
     def member_from_body(self, body: Any) -> Member:
         """Validate a `node.member` body against this directory (no change)."""
-        if not isinstance(body, dict) or body.keys() != {"division", "node", "parent", "pubkey", "role"}:
-            raise ProtocolError("membership must have exactly division, node, parent, pubkey, role")
+        if not isinstance(body, dict) or not (body.keys() == _MEMBER_KEYS or body.keys() == _MEMBER_KEYS | {"name"}):
+            raise ProtocolError("membership must have exactly division, node, parent, pubkey, role and optionally name")
         node = check_node_id(body["node"])
+        name = check_name(body["name"]) if "name" in body else ""
         role = body["role"]
         if role not in ROLES:
             raise ProtocolError(f"role {role!r} is not one of {', '.join(ROLES)}")
@@ -152,7 +186,7 @@ class Directory:
         key = PublicKey.from_hex(body["pubkey"])
         if role == COUNTY and key.raw != self.root_key.raw:
             raise AuthorizationError("the county membership does not carry the county root key")
-        return Member(node, role, parent, division, key)
+        return Member(node, role, parent, division, key, name=name)
 
     def _enrol(self, body: Any) -> None:
         m = self.member_from_body(body)
@@ -184,7 +218,15 @@ class Directory:
             if point["seq"]:
                 hex_bytes(point["hash"], 32, f"revocation hash for {feed}")
             points[feed] = (point["seq"], point["hash"])
-        self._members[m.node] = Member(m.node, m.role, m.parent, m.division, m.key, Revocation(points, body["reason"]))
+        self._members[m.node] = replace(m, revocation=Revocation(points, body["reason"]))
+
+    def _rename(self, body: Any) -> None:
+        if not isinstance(body, dict) or body.keys() != {"name", "node"}:
+            raise ProtocolError("a node.name entry must have exactly name, node")
+        m = self._members.get(body["node"]) if isinstance(body["node"], str) else None
+        if m is None:
+            raise ProtocolError(f"cannot rename {body['node']!r}: not an enrolled node")
+        self._members[m.node] = replace(m, name=check_name(body["name"]))
 
     # -- queries ----------------------------------------------------------
     def get(self, node: str) -> Member | None:
@@ -204,6 +246,11 @@ class Directory:
 
     def __len__(self) -> int:
         return len(self._members)
+
+    def name_of(self, node: str) -> str:
+        """The node's display name, or its id when it has none (or is not enrolled)."""
+        m = self._members.get(node)
+        return m.name if m is not None and m.name else node
 
     def key_of(self, node: str) -> PublicKey:
         if node == self.root:

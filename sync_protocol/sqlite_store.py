@@ -44,7 +44,7 @@ from .feeds import check_node_id, feed_of
 from .heads import SignedHead, decode_head, sign_head
 from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
-from .membership import KIND_MEMBER, KIND_REVOKE, Directory
+from .membership import PROTOCOL_KINDS, Directory
 from .planning import Range, Vector, cut_range, paginate, plan_ranges
 from .routing import should_hold
 from .verify import NO_HASHES, Checked, LocalFeed, Outcome, Status, Verdict, check_batch, classify
@@ -347,8 +347,8 @@ class Store:
     def _membership_changes(self, feed: str, before: int = 2**62) -> list[tuple[str, Any]]:
         """(kind, body value) of the membership entries of the root feed before seq `before`, in order."""
         rows = self.conn.execute(
-            "SELECT seq, kind, body FROM entries WHERE feed = ? AND kind IN (?, ?) AND seq < ? ORDER BY seq",
-            (feed, KIND_MEMBER, KIND_REVOKE, before),
+            "SELECT seq, kind, body FROM entries WHERE feed = ? AND kind IN (?, ?, ?) AND seq < ? ORDER BY seq",
+            (feed, *PROTOCOL_KINDS, before),
         )
         return [(kind, orjson.loads(self._body(feed, seq, body))) for seq, kind, body in rows]
 
@@ -448,9 +448,13 @@ class Store:
     def _fold_protocol(self, feed: str, entries: Sequence[Entry]) -> None:
         """Check membership changes against the directory before they commit."""
         t = self.trust_or_none()
-        if t is None or feed != f"{t.root_node}/*":
+        if t is None:
             return
-        changes = [(e.kind, e.value) for e in entries if e.kind in (KIND_MEMBER, KIND_REVOKE)]
+        changes = [(e.kind, e.value) for e in entries if e.kind in PROTOCOL_KINDS]
+        if changes and feed != f"{t.root_node}/*":
+            raise AuthorizationError(
+                f"{changes[0][0]} is written only in the county's public feed {t.root_node}/*, not in {feed}"
+            )
         if changes:
             d = self.directory()
             trial = Directory(d.county, d.root, d.root_key)

@@ -7,9 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from county_server import catalog, tokens
+from county_server.app import open_county_store
+from county_server.cli import main as county_main
+from sanji_domain import places
 from sanji_domain.errors import ValidationError
+from sanji_node.config import DataDir
 from sync_protocol.enrolment import EnrolRequest, Token
 from sync_protocol.entries import Record
 from sync_protocol.errors import AuthorizationError, ProtocolError
@@ -134,3 +139,62 @@ def test_tokens_can_be_listed_and_cancelled(net: Network) -> None:
     )
     with pytest.raises(ProtocolError, match="already used"):
         tokens.cancel(net.county.store, fresh.token_id, now_ms=3_000)
+
+
+# -- display names through the command line ------------------------------------------------------------------
+
+
+def cli(*args: str) -> Result:
+    out = CliRunner().invoke(county_main, list(args))
+    assert out.exit_code == 0, out.output
+    return out
+
+
+def test_enroll_with_a_name_rename_and_nodes_show_display_names(tmp_path: Path) -> None:
+    """init names the county, enroll --name names the token and its membership, rename changes it."""
+    data = str(tmp_path / "county")
+    cli("init", "--data", data, "--county", "430321", "--name", "示范县")
+    town = json.loads(cli("enroll", "--data", data, "--role", "township", "--division", "430321101000",
+                          "--node-id", "chengguan", "--name", "城关镇便民服务中心", "--json").output)  # fmt: skip
+    assert (town["node"], town["name"]) == ("chengguan", "城关镇便民服务中心")
+    plain = json.loads(cli("enroll", "--data", data, "--role", "township", "--division", "430321102000",
+                           "--node-id", "huashi", "--json").output)  # fmt: skip
+    assert plain["name"] == "huashi"  # no --name: the node id
+
+    # the townships redeem their tokens: the node.member bodies carry the names
+    dd = DataDir(data)
+    root = dd.load_key(dd.load())
+    with open_county_store(dd) as store:
+        for i, t in enumerate((town, plain)):
+            request = EnrolRequest.make(Token.parse(t["token"]), SigningKey.from_seed(bytes([i]) * 32))
+            body = tokens.redeem(store, root, request, now_ms=t["expires_ms"] - 1)  # still valid
+            assert body["name"] == t["name"]
+        assert places.names(store.conn) == {"county": "示范县", "chengguan": "城关镇便民服务中心", "huashi": "huashi"}
+
+    text = cli("enroll", "--data", data, "--role", "village", "--division", "430321101201", "--parent", "chengguan",
+               "--node-id", "meihua", "--name", " 梅花村 ").output  # fmt: skip
+    assert "村节点 梅花村（meihua，区划 430321101201，上级 chengguan）" in text
+    bad = CliRunner().invoke(county_main, ["enroll", "--data", data, "--role", "village", "--division", "430321101202",
+                                           "--parent", "chengguan", "--node-id", "xinqiao", "--name", "新" * 41])  # fmt: skip
+    assert bad.exit_code == 2 and "not 1–40" in bad.output
+    listed = json.loads(cli("tokens", "--data", data, "--json").output)["tokens"]
+    assert [(t["node"], t["name"]) for t in listed] == [
+        ("chengguan", "城关镇便民服务中心"),
+        ("huashi", "huashi"),
+        ("meihua", "梅花村"),
+    ]
+    assert "城关镇便民服务中心" in cli("tokens", "--data", data).output
+
+    renamed = cli("rename", "--data", data, "huashi", "花石镇便民服务中心").output
+    assert "已将节点 huashi 的名称由 huashi 改为 花石镇便民服务中心" in renamed
+    missing = CliRunner().invoke(county_main, ["rename", "--data", data, "nowhere", "无名村"])
+    assert missing.exit_code == 2 and "no enrolled node 'nowhere'" in missing.output
+    nodes = json.loads(cli("nodes", "--data", data, "--json").output)["nodes"]
+    assert {n["node"]: n["name"] for n in nodes} == {
+        "county": "示范县",
+        "chengguan": "城关镇便民服务中心",
+        "huashi": "花石镇便民服务中心",
+    }
+    assert "花石镇便民服务中心" in cli("nodes", "--data", data).output
+    with open_county_store(dd) as store:
+        assert store.directory().name_of("huashi") == places.name_of(store.conn, "huashi") == "花石镇便民服务中心"

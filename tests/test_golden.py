@@ -54,7 +54,7 @@ def signing_key(node: str) -> SigningKey:
 def directory() -> Directory:
     m = GOLDEN["membership"]
     d = Directory(m["county"], m["root_node"], PublicKey.from_hex(m["root_public_hex"]))
-    return d.apply_all((x["kind"], x["body"]) for x in m["members"])
+    return d.apply_all((x["kind"], x["body"]) for x in [*m["members"], *m["renames"]])
 
 
 def wire_items() -> list[tuple[int, str, str, bytes]]:
@@ -289,6 +289,26 @@ def test_membership_bodies() -> None:
     d = directory()
     assert [x.node for x in d] == ["county", "t1", "v11"]
     assert d.ancestors("v11") == ["t1", "county"]
+
+
+def test_membership_names() -> None:
+    """Display names: optional in node.member, set again by node.name; the fold gives `names`."""
+    m = GOLDEN["membership"]
+    assert [("name" in x["body"]) for x in m["members"]] == [True, False, True]
+    assert "湘潭县".encode() in h(m["members"][0]["canonical_hex"])
+    for x in m["renames"]:
+        assert x["kind"] == "node.name" and x["body"].keys() == {"name", "node"}
+        assert canonical.encode(x["body"]).hex() == x["canonical_hex"]
+        assert h(x["canonical_hex"]) == json.dumps(x["body"], sort_keys=True, separators=(",", ":"),
+                                                   ensure_ascii=False).encode()  # fmt: skip
+    d = directory()
+    assert m["names"] == {"county": "湘潭县", "t1": "城关镇便民服务中心", "v11": "梅花村"}
+    assert {x.node: d.name_of(x.node) for x in d} == m["names"]
+    # before the rename, t1 has no name and is shown by its id
+    before = Directory(m["county"], m["root_node"], PublicKey.from_hex(m["root_public_hex"]))
+    before.apply_all((x["kind"], x["body"]) for x in m["members"])
+    t1 = before.require("t1")
+    assert (t1.name, before.name_of("t1")) == ("", "t1")
 
 
 def test_page_bytes_and_verification() -> None:

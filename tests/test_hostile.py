@@ -26,11 +26,11 @@ from sync_protocol import canonical, routing
 from sync_protocol.batches import decode_batch, encode_batch
 from sync_protocol.bundle import BundleHeader, BundleWriter, iter_bundle
 from sync_protocol.entries import Record, encode_header, entry_hash, genesis_hash
-from sync_protocol.errors import BundleError, ProtocolError, VerificationError
+from sync_protocol.errors import AuthorizationError, BundleError, ProtocolError, VerificationError
 from sync_protocol.heads import SignedHead, decode_head, sign_head
 from sync_protocol.keys import PublicKey, SigningKey
 from sync_protocol.limits import Limits
-from sync_protocol.membership import KIND_MEMBER, KIND_REVOKE, Directory
+from sync_protocol.membership import KIND_MEMBER, KIND_NAME, KIND_REVOKE, Directory
 from sync_protocol.planning import Range
 from sync_protocol.sqlite_store import Store, Trust
 from sync_protocol.verify import Status, Verdict
@@ -372,6 +372,105 @@ def test_control_strong_key_membership_is_enrolled(net: Network) -> None:
     county.store.append(county.key, "county/*", [Record(KIND_MEMBER, "v13", body, 5000)])
     assert "v13" in county.store.directory()
     assert county.store.vector()["county/*"] == t1.store.vector()["county/*"]  # the very same entry
+
+
+# -- 3b. display names: node.member's name and node.name ------------------------------------
+
+
+def named_member(**extra: Any) -> dict[str, Any]:
+    return {**member_body(seeded_key("v13").public.hex), **extra}
+
+
+BAD_NAMES: dict[str, tuple[str, Any, str]] = {
+    # name: (kind, body, a phrase the error names)
+    "member_name_too_long": (KIND_MEMBER, named_member(name="梅" * 41), "has 41 characters, not 1–40"),
+    "member_name_empty": (KIND_MEMBER, named_member(name=""), "has 0 characters"),
+    "member_name_not_text": (KIND_MEMBER, named_member(name=123), "is not text"),
+    "member_name_control": (KIND_MEMBER, named_member(name="梅花\n村"), "control character (U+000A)"),
+    "member_name_bidi": (KIND_MEMBER, named_member(name="梅花\u202e村"), "control character (U+202E)"),
+    "member_extra_key": (KIND_MEMBER, named_member(name="梅花村", alias="mh"), "must have exactly"),
+    "rename_too_long": (KIND_NAME, {"name": "城" * 41, "node": "v11"}, "has 41 characters"),
+    "rename_not_text": (KIND_NAME, {"name": ["梅花村"], "node": "v11"}, "is not text"),
+    "rename_extra_key": (KIND_NAME, {"name": "梅花村", "node": "v11", "reason": "并村"}, "must have exactly"),
+    "rename_no_name": (KIND_NAME, {"node": "v11"}, "must have exactly"),
+    "rename_unknown_node": (KIND_NAME, {"name": "梅花村", "node": "v99"}, "not an enrolled node"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NAMES))
+def test_bad_name_in_membership_is_refused(net: Network, case: str) -> None:
+    kind, body, phrase = BAD_NAMES[case]
+    county, t1 = net.county, net.nodes["t1"]
+
+    # appended at the county: the store refuses to commit it
+    before = snapshot(county)
+    with pytest.raises(ProtocolError) as info:
+        county.store.append(county.key, "county/*", [Record(kind, body["node"], body, 5000)])
+    assert phrase in info.value.message
+    assert snapshot(county) == before
+    assert county.store.directory().name_of("v11") == "v11"
+
+    # signed by the root all the same and delivered: the receiver refuses the whole batch
+    seq, last = county.store.vector()["county/*"]
+    batch = hand_signed(
+        county.key, "county/*", [(5000, kind, body["node"], canonical.encode(body))], start=seq + 1, prev=last
+    )
+    before = snapshot(t1)
+    assert_refused(t1.store.receive(batch), Status.REJECTED, phrase)
+    assert snapshot(t1) == before
+    assert "v13" not in t1.store.directory()
+
+
+@pytest.mark.parametrize("feed", ["t1/*", "t1/v11"])
+def test_node_name_written_by_a_township_is_refused(net: Network, feed: str) -> None:
+    """Only the county's public feed carries node.*: a township naming its village is refused everywhere."""
+    t1, v11 = net.nodes["t1"], net.nodes["v11"]
+    body = {"name": "梅花村", "node": "v11"}
+
+    before = snapshot(t1)
+    with pytest.raises(AuthorizationError) as info:
+        t1.store.append(t1.key, feed, [Record(KIND_NAME, "v11", body, 5000)])
+    assert "node.name is written only in the county's public feed county/*" in info.value.message
+    assert snapshot(t1) == before
+
+    # signed by t1 and delivered to its village: refused as a whole, the name unchanged
+    batch = hand_signed(t1.key, feed, [(5000, KIND_NAME, "v11", canonical.encode(body))])
+    before = snapshot(v11)
+    assert_refused(v11.store.receive(batch), Status.REJECTED, f"not in {feed}")
+    assert snapshot(v11) == before
+    assert v11.store.directory().name_of("v11") == "v11"
+
+
+def test_node_name_in_another_county_feed_is_refused(net: Network) -> None:
+    """The county too writes node.* only in county/*, not in a feed addressed to one node."""
+    county, t1 = net.county, net.nodes["t1"]
+    body = {"name": "城关镇便民服务中心", "node": "t1"}
+    with pytest.raises(AuthorizationError, match="only in the county's public feed"):
+        county.store.append(county.key, "county/t1", [Record(KIND_NAME, "t1", body, 5000)])
+    batch = hand_signed(county.key, "county/t1", [(5000, KIND_NAME, "t1", canonical.encode(body))])
+    before = snapshot(t1)
+    assert_refused(t1.store.receive(batch), Status.REJECTED, "not in county/t1")
+    assert snapshot(t1) == before
+
+
+def test_control_names_are_folded_at_the_county_and_downstream(net: Network) -> None:
+    """A named enrolment and a rename by the county, sent down: the same names everywhere."""
+    county, t1, v11 = net.county, net.nodes["t1"], net.nodes["v11"]
+    county.store.append(
+        county.key,
+        "county/*",
+        [
+            Record(KIND_MEMBER, "v13", named_member(name="石门村"), 5000),
+            Record(KIND_NAME, "v11", {"name": "梅花村", "node": "v11"}, 5001),
+            Record(KIND_NAME, "v11", {"name": "梅花村便民服务站", "node": "v11"}, 5002),
+        ],
+    )
+    assert all(v.ok for v in exchange(county, t1, net.directory()))
+    assert all(v.ok for v in exchange(t1, v11, net.directory()))
+    for node in (county, t1, v11):
+        d = node.store.directory()
+        assert (d.name_of("v13"), d.name_of("v11"), d.name_of("t1")) == ("石门村", "梅花村便民服务站", "t1")
+    assert county.store.vector()["county/*"] == v11.store.vector()["county/*"]
 
 
 # -- 4. wrong county ------------------------------------------------------------------

@@ -33,7 +33,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from sanji_domain import commands, exports, stats, views
+from sanji_domain import commands, exports, places, stats, views
 from sanji_domain.commands import Actor
 from sanji_domain.errors import ValidationError
 from sanji_domain.fold import DomainFold, case_pii_aad
@@ -43,7 +43,7 @@ from sanji_domain.workdays import ClockSettings, calendar_from_rows
 from sync_protocol.entries import Record
 from sync_protocol.errors import SyncError
 from sync_protocol.keys import SigningKey
-from sync_protocol.membership import KIND_MEMBER
+from sync_protocol.membership import KIND_MEMBER, KIND_NAME
 from sync_protocol.sqlite_store import Store, Trust
 
 COUNTY = "430321"
@@ -76,6 +76,7 @@ ACTORS = {
     "v2": Actor("v2", "village", COUNTY + "105202", "t1", "county", person="王代办"),
 }
 KEYS = {n: SigningKey.from_seed(hashlib.sha256(f"views-test:{n}".encode()).digest()) for n in ACTORS}
+NAMES = {"t1": "城关镇便民服务中心", "v1": "梅花村"}  # display names in the membership; county and v2 have none
 
 CALENDAR_2026 = [
     ("2026-01-01", "holiday", "元旦"),
@@ -189,6 +190,7 @@ def open_store(path: Path, fold: DomainFold) -> Store:
                 "parent": a.parent,
                 "pubkey": KEYS[a.node].public.hex,
                 "role": a.node_role,
+                **({"name": NAMES[a.node]} if a.node in NAMES else {}),
             },
             1,
         )
@@ -448,9 +450,10 @@ def test_ledger_november(world: World) -> None:
 
 
 def test_roster_and_rectifications(world: World) -> None:
+    v1 = {"village": "v1", "village_name": "梅花村"}
     assert views.roster(world.conn, village="v1", month="2026-11") == [
-        {"村": "v1", "日期": "2026-11-02", "星期": "星期一", "值班代办员": "李建国", "替岗人员": "王芳"},
-        {"村": "v1", "日期": "2026-11-03", "星期": "星期二", "值班代办员": "王芳", "替岗人员": "李建国"},
+        {"村": "梅花村", "日期": "2026-11-02", "星期": "星期一", "值班代办员": "李建国", "替岗人员": "王芳", **v1},
+        {"村": "梅花村", "日期": "2026-11-03", "星期": "星期二", "值班代办员": "王芳", "替岗人员": "李建国", **v1},
     ]
     assert len(views.roster(world.conn)) == 3
     rows = views.rectifications(world.conn, today=TODAY)
@@ -465,8 +468,54 @@ def test_roster_and_rectifications(world: World) -> None:
     )
     assert (b["level_label"], b["followup_date"], b["item_name"]) == ("不满意", "2026-11-20", "高龄津贴申请")
     assert (p["deadline_date"], p["state"], p["overdue"], p["village"]) == ("2026-11-26", "待整改", False, "v2")
+    assert (b["village_name"], b["township_name"], p["village_name"]) == ("梅花村", "城关镇便民服务中心", "v2")
     assert views.rectifications(world.conn, today=date(2026, 11, 27), state="待整改")[0]["overdue"] is True
     assert views.rectifications(world.conn, village="v1", today=TODAY) == [b]
+
+
+# --- names of places --------------------------------------------------------------------------------------------
+
+
+def test_place_names_fold_from_membership_and_renames(world: World) -> None:
+    """node.member carries a name (or none), node.name replaces it; `places` falls back to the node id."""
+    conn = world.conn
+    assert places.names(conn) == {"county": "county", "t1": "城关镇便民服务中心", "v1": "梅花村", "v2": "v2"}
+    assert dict(conn.execute("SELECT node, name FROM nodes").fetchall())["v2"] is None
+    assert (places.name_of(conn, "v1"), places.name_of(conn, "v2"), places.name_of(conn, "v9")) == (
+        "梅花村",
+        "v2",
+        "v9",
+    )
+    world.store.append(
+        KEYS["county"],
+        "county/*",
+        [
+            Record(KIND_NAME, "v2", {"name": "新桥村", "node": "v2"}, at("2026-11-20", 18) * 1000),
+            Record(KIND_NAME, "county", {"name": "示范县", "node": "county"}, at("2026-11-20", 18) * 1000 + 1),
+        ],
+    )
+    assert places.names(conn) == {"county": "示范县", "t1": "城关镇便民服务中心", "v1": "梅花村", "v2": "新桥村"}
+    assert places.name_of(conn, "v2") == world.store.directory().name_of("v2") == "新桥村"
+    # the read side shows the names beside the ids
+    rows = by_no(views.list_cases(world.conn, today=TODAY), world)
+    assert (rows["A"]["village"], rows["A"]["village_name"], rows["A"]["township_name"]) == (
+        "v1",
+        "梅花村",
+        "城关镇便民服务中心",
+    )
+    assert (rows["G"]["village_name"], rows["A"]["author_name"]) == ("新桥村", "梅花村")
+    case = views.show_case(world.conn, world.no("G"), TODAY)
+    assert case["village_name"] == "新桥村" and case["linked_case"]["village_name"] == "新桥村"
+    assert {e["author_name"] for e in case["events"]} == {"城关镇便民服务中心"}
+    linked = views.show_case(world.conn, case["linked_case_id"], TODAY)
+    assert {e["author_name"] for e in linked["events"]} == {"示范县"}
+    assert case["evaluations"][0]["village_name"] == "新桥村"
+    (conflict,) = views.conflicts(world.conn)
+    assert conflict["author_name"] == "城关镇便民服务中心"
+    v1, v2 = stats.statistics(world.conn, group_by="village", period=NOV, today=TODAY)
+    assert [(v1["group"], v1["label"]), (v2["group"], v2["label"])] == [("v1", "梅花村"), ("v2", "新桥村")]
+    (t1,) = stats.statistics(world.conn, group_by="township", period=NOV, today=TODAY)
+    assert (t1["group"], t1["label"]) == ("t1", "城关镇便民服务中心")
 
 
 # --- statistics -------------------------------------------------------------------------------------------------
@@ -537,9 +586,18 @@ def test_ledger_to_xlsx(world: World, tmp_path: Path) -> None:
     assert ws.print_title_rows == "$2:$2"
     assert ws.column_dimensions["D"].width >= 18  # the 身份证号 fits
     wb.close()
+    # the default title names the village (梅花村), never its node id
     exports.export_ledger(world.conn, tmp_path / "default.xlsx", village="v1", month="2026-11", today=TODAY)
     wb = openpyxl.load_workbook(tmp_path / "default.xlsx")
-    assert wb.active["A1"].value == "v1代办台账 2026年11月"
+    assert wb.active["A1"].value == "梅花村代办台账 2026年11月"
+    wb.close()
+    exports.export_ledger(world.conn, tmp_path / "town.xlsx", township="t1", month="2026-11", today=TODAY)
+    wb = openpyxl.load_workbook(tmp_path / "town.xlsx")
+    assert wb.active["A1"].value == "城关镇便民服务中心代办台账 2026年11月"
+    wb.close()
+    exports.export_ledger(world.conn, tmp_path / "v2.xlsx", village="v2", month="2026-11", today=TODAY)
+    wb = openpyxl.load_workbook(tmp_path / "v2.xlsx")
+    assert wb.active["A1"].value == "v2代办台账 2026年11月"  # a village enrolled without a name
     wb.close()
 
 
@@ -555,7 +613,10 @@ def test_csv_with_bom_roster_and_statistics(world: World, tmp_path: Path) -> Non
     assert (tmp_path / "roster.csv").read_text(encoding="utf-8-sig").splitlines()[
         0
     ] == "村,日期,星期,值班代办员,替岗人员"
+    assert (tmp_path / "roster.csv").read_text(encoding="utf-8-sig").splitlines()[1].startswith("梅花村,")
     assert exports.export_roster(world.conn, tmp_path / "roster.xlsx", village="v1", month="2026-11") == 2
+    ws = openpyxl.load_workbook(tmp_path / "roster.xlsx").active
+    assert (ws["A1"].value, ws["A3"].value) == ("梅花村代办点值班表 2026年11月", "梅花村")
     n = exports.export_statistics(world.conn, tmp_path / "stats.xlsx", group_by="village", period=NOV, today=TODAY)
     assert n == 2
     ws = openpyxl.load_workbook(tmp_path / "stats.xlsx").active

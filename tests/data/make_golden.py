@@ -33,7 +33,7 @@ from sync_protocol.bundle import BundleWriter
 from sync_protocol.entries import ENTRY_TAG, GENESIS_TAG, Record, genesis_hash, make_entries
 from sync_protocol.heads import HEAD_TAG, sign_head, signing_message
 from sync_protocol.keys import SigningKey
-from sync_protocol.membership import KIND_MEMBER
+from sync_protocol.membership import KIND_MEMBER, KIND_NAME
 from sync_protocol.planning import VECTOR_TAG, digest, vector_to_wire
 
 OUT = Path(__file__).with_name("golden_vectors.json")
@@ -49,6 +49,9 @@ NODES: list[tuple[str, str, str | None, str, bytes]] = [
     ("t1", "township", "county", COUNTY + "101000", bytes(range(32, 64))),
     ("v11", "village", "t1", COUNTY + "101201", bytes(range(64, 96))),
 ]
+# display names in the node.member bodies (t1 is enrolled without one), then a node.name that names t1
+NAMES = {"county": "湘潭县", "v11": "梅花村"}
+RENAMES = [("t1", "城关镇便民服务中心")]
 
 # Canonical JSON vectors: (name, description, input as JSON text). The input is
 # parsed with object key order preserved (it is deliberately not sorted) and
@@ -246,18 +249,31 @@ def build() -> dict[str, Any]:
 
     # -- membership ----------------------------------------------------------------
     members = []
+    names = {node: node for node, *_ in NODES}
     for node, role, parent, division, _ in NODES:
         body = {"division": division, "node": node, "parent": parent, "pubkey": keys[node].public.hex, "role": role}
+        if node in NAMES:
+            body = dict(sorted({**body, "name": NAMES[node]}.items()))
+            names[node] = NAMES[node]
         members.append({"kind": KIND_MEMBER, "body": body, "canonical_hex": canonical.encode(body).hex()})
+    renames = []
+    for node, name in RENAMES:
+        body = {"name": name, "node": node}
+        names[node] = name
+        renames.append({"kind": KIND_NAME, "body": body, "canonical_hex": canonical.encode(body).hex()})
     out["membership"] = {
         "description": (
-            "node.member bodies that enrol the nodes of these vectors (county root first). Fold them in order "
-            "into a Directory(county, root_node, root public key) to verify the batch, page and bundle below."
+            "node.member bodies that enrol the nodes of these vectors (county root first; the county and v11 "
+            "with a display name, t1 without), then node.name bodies that rename an enrolled node. Fold members "
+            "then renames in order into a Directory(county, root_node, root public key) to verify the batch, "
+            "page and bundle below; 'names' is each node's display name after the fold (its id when it has none)."
         ),
         "county": COUNTY,
         "root_node": "county",
         "root_public_hex": county_key.public.hex,
         "members": members,
+        "renames": renames,
+        "names": names,
     }
 
     # -- entries ----------------------------------------------------------------

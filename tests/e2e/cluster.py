@@ -54,6 +54,15 @@ class Node:
 
 
 PASSPHRASE_ENV = "SANJI_TEST_PASSPHRASE"
+# the display names the county gives the test nodes at enrolment (`enroll --name`)
+PLACE_NAMES = {
+    "t1": "城关镇便民服务中心",
+    "t2": "花石镇便民服务中心",
+    "v11": "梅花村",
+    "v12": "新桥村",
+    "v13": "石门村",
+    "v21": "白石村",
+}
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "sanji_domain" / "data" / "demo_catalog.json"
 DEMO_ITEMS = json.loads(DEMO_CATALOG.read_text(encoding="utf-8"))["items"]
 
@@ -91,8 +100,9 @@ class Cluster:
         return n
 
     def enrol(self, name: str, role: str, division: str, parent: str, parent_url: str, *extra: str) -> Node:
+        label = ("--name", PLACE_NAMES[name]) if name in PLACE_NAMES else ()
         token = self.json(
-            "county", "enroll", "--role", role, "--division", division, "--parent", parent, "--node-id", name
+            "county", "enroll", "--role", role, "--division", division, "--parent", parent, "--node-id", name, *label
         )["token"]
         n = self.nodes[name] = Node(name, role, self.root / name)
         if role == "village":  # the agent's passphrase seals personal data on the laptop
