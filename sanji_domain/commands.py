@@ -385,6 +385,8 @@ def transition(
         body["result"] = _text(data.get("result"), "办理结果 (result)") or "准予办理"
     if action == "forward":
         body["linked_case_id"] = uuid7(now_ms)
+    if action == "request_supplement" and data.get("requested"):
+        body["requested"] = _requested(conn, case, data["requested"])
     if (action in ("submit", "supplement") and case["state"] == DRAFT) or data.get("materials"):
         item = catalog_item(conn, case["item_code"], case["item_version"])
         # what is held already stays held: the new materials are added to the case's checklist
@@ -407,6 +409,22 @@ def transition(
             "to": ACTIONS[action].target,
         },
     )
+
+
+def _requested(conn: Any, case: dict[str, Any], names: Any) -> list[str]:
+    """补齐补正: the materials asked for, each one of the item's materials (一次告知: all named at once)."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValidationError("要补齐补正的材料须为材料名称列表 (a list of material names)")
+    item = catalog_item(conn, case["item_code"], case["item_version"])
+    known = [m["name"] for m in item.get("materials", [])]
+    asked = list(dict.fromkeys(unicodedata.normalize("NFC", n.strip()) for n in names if n.strip()))
+    unknown = [n for n in asked if n not in known]
+    if unknown:
+        raise ValidationError(
+            f"材料「{'、'.join(unknown)}」不在事项「{item['name']}」的材料清单中 (not in the item's list)",
+            hint="材料清单: " + "、".join(known),
+        )
+    return asked
 
 
 def _next_hint(state: str, role: str) -> str:

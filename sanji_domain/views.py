@@ -452,6 +452,7 @@ def _events(conn: Any, case_id: str, tz: tzinfo, known: dict[str, str]) -> list[
                 "result": v.get("result"),
                 "kind": v.get("kind"),
                 "materials": v.get("materials"),  # the checklist this event recorded, if it carried one
+                "requested": v.get("requested"),  # 补齐补正: the materials the window asked for
             }
         )
     return out

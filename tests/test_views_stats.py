@@ -720,3 +720,17 @@ def test_a_walk_in_case_at_the_township_window(world: World) -> None:
     assert stats.statistics(world.conn, group_by="village", period=NOV, today=TODAY) == villages
     with pytest.raises(commands.TransitionError):  # a village agent cannot act on a window's case
         commands.transition(world.conn, ACTORS["v1"], world.no("S"), "deliver", now_ms=at("2026-11-23", 12))
+
+
+def test_supplement_request_names_the_materials_asked_for(world: World) -> None:
+    """补齐补正 一次告知: the window's request records exactly which materials it asks for; any other is refused."""
+    w = world
+    w.file("S", "v1", ELDER, at("2026-11-19", 9))
+    w.act("t1", "S", "accept", at("2026-11-19", 10))
+    with pytest.raises(ValidationError, match="不在事项"):
+        w.act("t1", "S", "request_supplement", at("2026-11-19", 11), reason="不清晰", requested=["结婚证"])
+    w.act("t1", "S", "request_supplement", at("2026-11-19", 11), reason="复印件不清晰", requested=["户口簿", "申请书"])
+    events = views.show_case(w.conn, w.no("S"), today=date(2026, 11, 20))["events"]
+    asked = [e for e in events if e["action"] == "request_supplement"]
+    assert [e["requested"] for e in asked] == [["户口簿", "申请书"]]
+    assert asked[0]["reason"] == "复印件不清晰"
