@@ -38,17 +38,26 @@ from .views import (
     _case_summary,
     _dicts,
     _ms_range,
+    _pauses,
     _state_code,
     _Where,
     calendar,
     clock_of,
     clock_settings,
+    to_local_date,
 )
+from .workdays import WorkCalendar, promise_date, remaining_workdays
 
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]")
 _CASE_NO = re.compile(r"[0-9]{6,}-[0-9]{8}-[0-9]+|[0-9]{14,}")
 _QUERY_CODE = re.compile(r"[0-9]{6}")
 ORDERS = ("newest", "urgent")
+# the cases whose latest applied event (in the fold's order) was recorded by a person (`by`)
+_HANDLED_BY = (
+    "c.case_id IN (SELECT e.case_id FROM case_events e WHERE e.conflict IS NULL AND json_extract(e.body, '$.by') = ? "
+    "AND NOT EXISTS (SELECT 1 FROM case_events l WHERE l.case_id = e.case_id AND l.conflict IS NULL "
+    "AND (l.hlc, l.author, l.feed, l.seq) > (e.hlc, e.author, e.feed, e.seq)))"
+)
 MAX_PAGE = 200
 
 
@@ -70,6 +79,9 @@ class CaseFilter:
     date_from: date | None = None  # filed on or after
     date_to: date | None = None  # filed on or before
     order: str = "newest"
+    states: tuple[str, ...] = ()  # any of these states (codes or labels), on top of `state`
+    handled_by: str | None = None  # the person (`by`) who recorded the case's latest applied event
+    county_copies: bool = True  # False: leave out the county case a 转报 opened (its origin case stands for it)
 
 
 def _text_terms(w: _Where, text: str) -> tuple[str, str] | None:
@@ -128,6 +140,13 @@ def find_cases(
         w.add(f"c.state IN ({','.join('?' * len(OPEN_STATES))})", *sorted(OPEN_STATES))
     elif f.state:
         w.eq("c.state", _state_code(f.state))
+    if f.states:
+        codes = sorted({_state_code(s) for s in f.states})
+        w.add(f"c.state IN ({','.join('?' * len(codes))})", *codes)
+    if not f.county_copies:
+        w.add("c.origin_case_id IS NULL")
+    if f.handled_by:
+        w.add(_HANDLED_BY, f.handled_by)
     if f.date_from or f.date_to:
         lo, hi = _ms_range(f.date_from or date(1970, 1, 2), f.date_to or date(9999, 12, 30), tz)
         w.add("c.filed_ms >= ? AND c.filed_ms < ?", lo, hi)
@@ -156,12 +175,17 @@ def find_cases(
         )
         rows = [_case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz) for r in page]
     else:  # most urgent first: fewest working days left, overdue first, cases without a clock last
-        every = [
-            _case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz)
-            for r in _dicts(conn.execute(_CASE_SELECT + w.sql, w.params))
-        ]
-        every.sort(key=_urgency)
-        total, rows = len(every), every[offset : offset + limit]
+        order = _urgent_order(conn, w, cal, today, tz)
+        total, ids = len(order), order[offset : offset + limit]
+        found = {
+            r["case_id"]: r
+            for r in _dicts(
+                conn.execute(
+                    _CASE_SELECT + " WHERE c.case_id IN (SELECT value FROM json_each(?))", (orjson.dumps(ids).decode(),)
+                )
+            )
+        }
+        rows = [_case_summary(found[i], clock_of(found[i], cal, cs, today, tz=tz), tz) for i in ids]
     names = _applicants(conn, [r["case_id"] for r in rows], opener)
     for r in rows:
         a = names.get(r["case_id"])
@@ -171,7 +195,38 @@ def find_cases(
     return {"total": total, "offset": offset, "limit": limit, "rows": rows}
 
 
-def _urgency(r: dict[str, Any]) -> tuple[int, int, int]:
-    left = r.get("remaining_days")
-    filed = -int(r["filed_date"].replace("-", "")) if r.get("filed_date") else 0
-    return (0, int(left), filed) if isinstance(left, int) else (1, 0, filed)
+# what the most-urgent order needs of every matching case: no body, no names, no summary
+_URGENCY_SELECT = (
+    "SELECT c.case_id, c.filed_ms, c.state, c.accepted_ms, c.completed_ms, c.promised_days, c.pauses, "
+    "l.pauses FROM cases c LEFT JOIN cases l ON l.case_id = c.linked_case_id"
+)
+
+
+def _urgent_order(conn: Any, w: _Where, cal: WorkCalendar, today: date, tz: tzinfo) -> list[str]:
+    """The matching case ids, most urgent first: open cases by working days left (overdue first), then
+    the cases without a running clock (not accepted yet, or closed); newer first, then by case id.
+
+    The order needs every matching case (a township's inbox holds thousands) but of each only the
+    working days left, which is what `clock_of` gives as `remaining` (the same branches and the same
+    `promise_date`), computed from the clock columns alone and once per distinct (accepted day, time
+    limit, pauses): cases accepted on the same day for items with the same time limit share it.
+    Only the page is then built in full.
+    """
+    days_left: dict[tuple[date, int, Any, Any], int] = {}
+    keys: list[tuple[int, int, int, str]] = []
+    for case_id, filed_ms, state, accepted_ms, completed_ms, promised, pauses, linked in conn.execute(
+        _URGENCY_SELECT + w.sql, w.params
+    ):
+        if accepted_ms is None or completed_ms is not None or state not in OPEN_STATES:
+            keys.append((1, 0, -filed_ms, case_id))
+            continue
+        accepted = to_local_date(accepted_ms, tz)
+        memo = (accepted, int(promised or 0), pauses, linked)
+        left = days_left.get(memo)
+        if left is None:
+            spans = _pauses(pauses, tz) + _pauses(linked, tz)
+            promise = promise_date(accepted, int(promised or 0), spans, cal, today)
+            left = days_left[memo] = remaining_workdays(today, promise, cal)
+        keys.append((0, left, -filed_ms, case_id))
+    keys.sort()
+    return [k[3] for k in keys]

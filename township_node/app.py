@@ -1,4 +1,5 @@
-"""The township node's Flask app: the sync API for its villages, and enrolment relayed to the county."""
+"""The township node's Flask app: the sync API for its villages, enrolment relayed to the county, and the
+clerks' pages (`township_node.pages`) on the same port for the centre's LAN."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from sync_protocol.auth import Caller
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status, Verdict
 
+from .pages import init_township_pages
+
 
 def create_app(
-    node: ChildNode, *, clock_ms: Callable[[], int] = now_ms, on_new_data: Callable[[], None] | None = None
+    node: ChildNode,
+    *,
+    clock_ms: Callable[[], int] = now_ms,
+    on_new_data: Callable[[], None] | None = None,
+    idle_minutes: int = 30,
 ) -> Flask:
     config = node.config
     with node.open_store():  # migrate once, before any request
@@ -51,4 +58,5 @@ def create_app(
         after_push=after_push,
     )
     app.config["SANJI_DATA"] = str(node.data.path)
+    init_township_pages(app, node, idle_minutes=idle_minutes, clock_ms=clock_ms)
     return app

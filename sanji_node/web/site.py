@@ -124,7 +124,7 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")  # never leaves the site; same-origin POSTs keep their Origin
         if not request.path.startswith("/static/"):
             resp.headers["Cache-Control"] = "no-store"  # pages may show personal data
         return resp
@@ -211,8 +211,10 @@ def _same_origin() -> bool:
     if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
         return False
     origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if not origin or origin == "null":
-        return origin is None  # a form posted by a script with no Origin: the CSRF token decides
+    if origin == "null":  # a privacy setting may hide the origin: trust it only when the browser says same-origin
+        return request.headers.get("Sec-Fetch-Site") == "same-origin"
+    if not origin:
+        return True  # a form posted by a script with no Origin: the CSRF token decides
     return urlsplit(origin).netloc == request.host
 
 

@@ -1,0 +1,118 @@
+"""The township centre's pages (乡镇便民服务中心): the window clerks' screens, served beside the sync API.
+
+`init_township_pages(app, node)` adds to the township's Flask app (the one
+`parent_app` builds for the sync API):
+
+- the shared page core (`sanji_node.web.init_pages`: layout, sessions that
+  idle out, CSRF, Chinese error pages) and the printed notices
+  (`sanji_node.web.notices`);
+- one blueprint per area: `auth` (登录), `inbox` (待办), `case` (one case and
+  its transitions), `cases` (办件查询), `walkin` (窗口收件), `villages` (村情况),
+  `progress` (进度查询), `stats` (统计), `staff` (人员管理, 负责人 only),
+  `mypost` (我的岗位: A/B 岗 and one's own password);
+- a check on every page request that the signed-in account still exists and
+  is active (a 负责人 who disables an account ends its sessions).
+
+The sync API under /api/ keeps its own node-key authentication: no login, no
+CSRF, JSON answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
+
+from sanji_node.web import NavItem, Site, init_pages
+from sanji_node.web.auth import current_user, sign_out
+from sanji_node.web.notices import register_notices
+from sanji_node.workspace import LocalNode, Workspace, now_ms
+
+from .. import absences, clerks
+from .common import Township, local
+
+NAV = [
+    NavItem("inbox.index", "待办"),
+    NavItem("walkin.index", "窗口收件"),
+    NavItem("cases.index", "办件查询"),
+    NavItem("villages.index", "村情况"),
+    NavItem("progress.index", "进度查询"),
+    NavItem("stats.index", "统计"),
+    NavItem("staff.index", "人员管理", (clerks.HEAD,)),
+    NavItem("mypost.index", "我的岗位"),
+]
+
+
+def _place_names(ws: Workspace) -> Callable[[], dict[str, str]]:
+    def names() -> dict[str, str]:
+        try:
+            from sanji_domain import places
+        except ImportError:  # pragma: no cover - before display names existed
+            return {}
+        return ws.read(places.names)
+
+    return names
+
+
+def init_township_pages(
+    app: Flask, node: LocalNode, *, idle_minutes: int = 30, clock_ms: Callable[[], int] = now_ms
+) -> Township:
+    """Open the workspace (migrating the clerk tables), then mount the pages on `app`."""
+    ws = Workspace(node)
+
+    def migrate(_conn: Any) -> None:
+        clerks.migrate(ws.store.db)
+        absences.migrate(ws.store.db)
+
+    ws.read(migrate)
+    township = Township(ws, clock_ms)
+    app.extensions["township"] = township
+    names = _place_names(ws)
+    init_pages(
+        app,
+        Site(
+            title="乡镇便民服务中心",
+            data_path=node.data.path,
+            county_name=lambda: node.config.county_name or names().get(node.config.root_node, ""),
+            centre_name=lambda: names().get(node.config.node_id, node.config.node_id),
+            nav=NAV,
+            idle_minutes=idle_minutes,
+            login_endpoint="auth.login",
+            place_names=names,
+            workspace=lambda: ws,
+        ),
+    )
+    register_notices(app)
+    from . import auth, case, cases, inbox, mypost, progress, staff, stats, villages, walkin
+
+    for module in (auth, inbox, case, cases, walkin, villages, progress, stats, staff, mypost):
+        app.register_blueprint(module.bp)
+    app.before_request(_account_still_active)
+
+    @app.errorhandler(405)
+    def wrong_method(_e: Exception) -> Any:
+        if request.path.startswith("/api/"):  # as the sync API has always answered
+            return jsonify({"code": "method_not_allowed", "message": "this route does not take that method"}), 405
+        message = "这个地址不能这样打开，请从页面上的按钮进入。(method not allowed)"
+        return render_template("sanji/error.html", status=405, message=message, hint=None), 405
+
+    return township
+
+
+def _account_still_active() -> Any:
+    """A signed-in clerk whose account was disabled (or renamed, or given another role) is caught here."""
+    if request.path.startswith(("/api/", "/static/")):
+        return None
+    user = current_user()
+    if user is None:
+        return None
+    clerk = local(lambda db: clerks.get(db, int(user.get("id") or 0)))
+    if clerk is None or not clerk["active"]:
+        sign_out()
+        flash("您的账号已停用，请找中心负责人。(this account is disabled)", "error")
+        return redirect(url_for("auth.login"))
+    fresh = clerks.session_user(clerk)
+    if any(user.get(k) != v for k, v in fresh.items()):
+        session["user"] = fresh  # the same session, under the account's current name and role
+    return None

@@ -1,0 +1,62 @@
+"""统计: the township's 按时办结率 and 满意率 by village and by month, as bar charts and tables, and Excel."""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request, send_file
+
+from sanji_node.web.auth import require
+
+from .. import villages
+from .common import STAFF, today, ws
+
+bp = Blueprint("stats", __name__)
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+GROUPS = {"village": "按村", "month": "按月"}
+
+
+def _month() -> str | None:
+    month = request.args.get("month") or None
+    return month if month and _MONTH.fullmatch(month) else None
+
+
+@bp.get("/stats")
+@require(*STAFF)
+def index() -> Any:
+    w = ws()
+    month = _month()
+    by_month = villages.statistics(w, group_by="month")
+    months = sorted({r["group"] for r in by_month} | {today().strftime("%Y-%m")}, reverse=True)
+    return render_template(
+        "township/stats.html",
+        month=month,
+        months=months,
+        total=villages.total(w, month=month),
+        by_village=villages.statistics(w, group_by="village", month=month),
+        by_month=by_month,
+    )
+
+
+@bp.get("/stats/export")
+@require(*STAFF)
+def export() -> Any:
+    group_by = request.args.get("by", "village")
+    if group_by not in GROUPS:
+        abort(404)
+    month = _month() if group_by == "village" else None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stats.xlsx"
+        villages.export_statistics(ws(), path, group_by=group_by, month=month)
+        data = path.read_bytes()
+    name = f"办件统计_{GROUPS[group_by]}{'_' + month if month else ''}.xlsx"
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=name,
+    )
