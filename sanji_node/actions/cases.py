@@ -6,7 +6,7 @@ from typing import Any
 
 from sanji_domain import commands, search, views
 from sanji_domain.search import CaseFilter
-from sanji_domain.states import ACTIONS, acting_role
+from sanji_domain.states import ACTIONS, NODE_ROLE_ACTOR, acting_role
 
 from ..workspace import Workspace, now_ms, today
 
@@ -53,11 +53,32 @@ def find_cases(ws: Workspace, f: CaseFilter, *, offset: int = 0, limit: int = 20
 
 
 def show_case(ws: Workspace, ref: str) -> dict[str, Any]:
-    """One case in full, with the 查询码 and the actions this node may take on it now."""
+    """One case in full, with the 查询码, the actions this node may take on it now, and on each
+    补正 event the materials it asked for (`asked_materials`)."""
     detail: dict[str, Any] = ws.read(lambda conn: views.show_case(conn, ref, today=today(), opener=ws.opener))
     detail["query_code"] = search.query_code(detail["case_id"])
     detail["actions"] = available_actions(ws, detail)
+    _mark_asked_materials(detail)
     return detail
+
+
+def _mark_asked_materials(detail: dict[str, Any]) -> None:
+    """What each 补正 asked for: the materials the window named on the request (`requested`); for a request
+    that named none, the required materials missing from the checklist in force at that event (as filed,
+    or as the last applied event that carried one recorded it)."""
+    missing = list(detail.get("missing") or [])
+    for ev in detail.get("events", []):
+        checklist = ev.get("materials")
+        if not ev.get("conflict") and isinstance(checklist, list):
+            missing = [m["name"] for m in checklist if m.get("required") and not m.get("received")]
+        if ev.get("action") == "request_supplement":
+            ev["asked_materials"] = list(ev.get("requested") or missing)
+
+
+def role_actions(node_role: str) -> list[str]:
+    """Every transition a node of this role (county, township, village) may take in some state, in order."""
+    actor = NODE_ROLE_ACTOR[node_role]
+    return [name for name, spec in ACTIONS.items() if any(actor in roles for roles in spec.sources.values())]
 
 
 def available_actions(ws: Workspace, case: dict[str, Any]) -> list[dict[str, str]]:

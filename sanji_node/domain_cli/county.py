@@ -1,0 +1,88 @@
+"""The county's supervision commands: `cards scan/list/revoke` (电子监察) and `settings show/set`."""
+
+from __future__ import annotations
+
+import click
+
+from sanji_domain.commands import SETTINGS
+
+from ..actions import county as actions
+from ..cli import data_option, emit, handle_errors, json_option
+from ..workspace import Workspace
+from .common import Loader, table
+
+CARD_COLUMNS = [
+    ("card_id", "牌号"),
+    ("local_no", "办件"),
+    ("level", "牌级"),
+    ("reason", "原因"),
+    ("revoke_reason", "撤销原因"),
+]
+
+
+def add_county_commands(group: click.Group, load: Loader) -> None:
+    _add_cards(group, load)
+    _add_settings(group, load)
+
+
+def _add_cards(group: click.Group, load: Loader) -> None:
+    cards = click.Group("cards", help="电子监察: 黄牌/红牌 on cases near or past their promised date.")
+    group.add_command(cards)
+
+    @cards.command(
+        name="scan", help="Issue a 黄牌 or 红牌 to every open case that has reached the threshold and has none yet."
+    )
+    @data_option
+    @json_option
+    @handle_errors
+    def cards_scan(data_dir: str, as_json: bool) -> None:
+        with Workspace(load(data_dir)) as ws:
+            issued = actions.scan_cards(ws)
+        emit(as_json, issued, f"已发出 {len(issued)} 张牌")
+
+    @cards.command(name="list", help="List cards (issued and revoked).")
+    @data_option
+    @json_option
+    @handle_errors
+    def cards_list(data_dir: str, as_json: bool) -> None:
+        with Workspace(load(data_dir)) as ws:
+            rows = actions.list_cards(ws)
+        emit(as_json, rows, lambda: table(rows, CARD_COLUMNS))
+
+    @cards.command(name="revoke", help="Revoke a card, with the reason (e.g. the delay was a 特别程序).")
+    @data_option
+    @click.argument("card_id")
+    @click.option("--reason", required=True, help="why the card is revoked")
+    @json_option
+    @handle_errors
+    def cards_revoke(data_dir: str, card_id: str, reason: str, as_json: bool) -> None:
+        with Workspace(load(data_dir)) as ws:
+            r = actions.revoke_card(ws, card_id, reason)
+        emit(as_json, r, f"已撤销 {card_id}")
+
+
+def _add_settings(group: click.Group, load: Loader) -> None:
+    settings = click.Group(
+        "settings", help="County-wide settings that sync down: clock thresholds, rectification days, PII purge rule."
+    )
+    group.add_command(settings)
+
+    @settings.command(name="show", help="Show the settings in force.")
+    @data_option
+    @json_option
+    @handle_errors
+    def settings_show(data_dir: str, as_json: bool) -> None:
+        with Workspace(load(data_dir)) as ws:
+            values = actions.settings(ws)
+        emit(as_json, values, lambda: "\n".join(f"{k} = {v}    # {SETTINGS[k][3]}" for k, v in values.items()))
+
+    @settings.command(name="set", help="Change one setting (it reaches every node at its next sync).")
+    @data_option
+    @click.argument("name", type=click.Choice(list(SETTINGS)))
+    @click.argument("value", type=int)
+    @json_option
+    @handle_errors
+    def settings_set(data_dir: str, name: str, value: int, as_json: bool) -> None:
+        with Workspace(load(data_dir)) as ws:
+            r = actions.set_setting(ws, name, value)
+        emit(as_json, r, f"{name} = {value}，将随同步下发")
