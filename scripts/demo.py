@@ -34,6 +34,10 @@ VILLAGES = {
 }
 PASSPHRASE_ENV = "SANJI_DEMO_PASSPHRASE"
 DEMO_PASSPHRASE = "梅花村代办员的口令"  # demo only: a real agent chooses their own
+CLERK_PASSWORD_ENV = "SANJI_DEMO_CLERK_PASSWORD"
+DEMO_CLERK_PASSWORD = "demo-2026-窗口"  # demo only: each clerk sets their own
+# the demo's window accounts per township: (login, name, role); the head (中心负责人) manages the others
+CLERKS = [("{t}-head", "王芳", "head"), ("{t}-a", "李明", "clerk")]
 # the items each village's agent files in the demo (by name; all handled through a village)
 ITEMS = [
     "高龄津贴申请",
@@ -110,6 +114,10 @@ def handle_demo_cases(base: Path, county: Path) -> None:
             )
 
 
+def clerks_role(role: str) -> str:
+    return {"head": "中心负责人", "clerk": "窗口人员"}[role]
+
+
 def run(program: str, *args: str, stdin: str | None = None) -> str:
     out = subprocess.run([sys.executable, "-m", PROGRAMS[program], *args], input=stdin, capture_output=True, text=True)
     if out.returncode != 0:
@@ -158,6 +166,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
+    os.environ.setdefault(CLERK_PASSWORD_ENV, DEMO_CLERK_PASSWORD)
     base: Path = args.dir.resolve()
     if base.exists() and not args.keep:
         shutil.rmtree(base)
@@ -211,6 +220,9 @@ def main() -> None:
         for name, (division, label, offset) in TOWNSHIPS.items():
             if fresh:
                 enrol("township", name, f"{label}便民服务中心", division, "county", county_url, port_of(offset))
+                for login, person, role in CLERKS:
+                    run("township", "clerk", "add", "--data", str(base / name), "--login", login.format(t=name),
+                        "--name", person, "--role", role, "--password-env", CLERK_PASSWORD_ENV)  # fmt: skip
             p, urls[name] = start(
                 "township", base / name, port_of(offset), logs, "--sync-interval", "5", "--max-backoff", "30"
             )
@@ -259,7 +271,7 @@ def main() -> None:
             if fresh:
                 run("village", "sync", "--data", str(data))
             p, urls[name] = start(
-                "village", data, port_of(offset), logs, "--sync-interval", "10", "--max-backoff", "60"
+                "village", data, port_of(offset), logs, "--sync-interval", "10", "--max-backoff", "60", "--no-browser"
             )
             procs.append(p)
         time.sleep(1)
@@ -269,6 +281,14 @@ def main() -> None:
             print(f"  乡镇 {label:<6} {urls[name]}   data {base / name}")
         for name, (_, _, label, _) in VILLAGES.items():
             print(f"  村   {label:<6} {urls[name]}   data {base / name}")
+        print("\n网页 Pages (open in a browser on this machine):\n")
+        for name, (_, label, _) in TOWNSHIPS.items():
+            logins = "、".join(
+                f"{login.format(t=name)}（{person}，{clerks_role(role)}）" for login, person, role in CLERKS
+            )
+            print(f"  乡镇 {label:<6} {urls[name]}/   登录名 {logins}  密码 {DEMO_CLERK_PASSWORD}")
+        for name, (_, _, label, _) in VILLAGES.items():
+            print(f"  村   {label:<6} {urls[name]}/   代办员姓名任填，口令 {DEMO_PASSPHRASE}")
         print("\nTry:")
         print(f"  .venv/bin/county-server nodes --data {county}")
         print(f"  .venv/bin/village-agent status --data {base / 'meihua'}")
