@@ -108,8 +108,15 @@ def to_local_datetime(ms: int, tz: tzinfo = CST) -> datetime:
     return (_EPOCH + ms * _MS).astimezone(tz)
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY_MS = 86_400_000
+
+
 def to_local_date(ms: int, tz: tzinfo = CST) -> date:
     """The calendar day, in `tz`, of an instant given in ms since the epoch."""
+    offset = tz.utcoffset(None)
+    if offset is not None:  # a fixed offset (China time has no summer time): plain arithmetic, on hot paths
+        return date.fromordinal(_EPOCH_ORDINAL + (ms + offset // _MS) // _DAY_MS)
     return to_local_datetime(ms, tz).date()
 
 

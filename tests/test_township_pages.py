@@ -467,7 +467,8 @@ def test_progress_query_needs_the_number_and_the_query_code(app: Flask, known: d
 
 
 def test_villages_page_shows_duty_contact_backlog_and_cases(app: Flask) -> None:
-    page = signed_in(app, "liming").get("/villages").text
+    client = signed_in(app, "liming")
+    page = client.get("/villages").text
     rows = {name: page.split(f"<strong>{name}</strong>")[1].split("</tr>")[0] for name, _ in VILLAGES.values()}
     assert "李建国" in rows["梅花村"] and "替岗 王秀兰" in rows["梅花村"]
     assert "2 条" in rows["梅花村"]  # reported by the laptop, not yet at the township
@@ -475,6 +476,10 @@ def test_villages_page_shows_duty_contact_backlog_and_cases(app: Flask) -> None:
     assert "从未联系" in rows["石门村"] and "未报告" in rows["石门村"]
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r'<td class="num">(.*?)</td>', rows["梅花村"], re.S)]
     assert cells[1] == "25"  # 在办
+    ledger = re.search(r'href="(/print/ledger\?village=[^"]+)">打印代办台账', rows["梅花村"])
+    assert ledger, rows["梅花村"]  # the village's 代办台账 prints from here
+    printed = client.get(ledger.group(1).replace("&amp;", "&"))
+    assert printed.status_code == 200 and "梅花村" in printed.text
 
 
 def test_statistics_include_every_village_and_export(app: Flask) -> None:

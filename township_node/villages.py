@@ -125,8 +125,10 @@ def empty_row(group_by: str, key: str, label: str) -> dict[str, Any]:
 def statistics(ws: Workspace, *, group_by: str = "village", month: str | None = None) -> list[dict[str, Any]]:
     """按时办结率, 满意率 … by village (every village of this township, in directory order) or by month."""
     rows = statistics_actions.statistics(ws, group_by=group_by, month=month)
-    if group_by != "village":
-        return rows
+    return _every_village(ws, rows) if group_by == "village" else rows
+
+
+def _every_village(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = {r["group"]: r for r in rows}
     out = [found.pop(node, None) or empty_row("village", node, name) for node, name in villages(ws)]
     return out + [found[k] for k in sorted(found)]  # a village moved here from elsewhere keeps its row
@@ -134,10 +136,25 @@ def statistics(ws: Workspace, *, group_by: str = "village", month: str | None = 
 
 def total(ws: Workspace, *, month: str | None = None) -> dict[str, Any]:
     """The whole township (every case it holds, window and villages) as one row."""
-    rows = statistics_actions.statistics(ws, group_by="county", month=month)
+    return _total(ws, statistics_actions.statistics(ws, group_by="county", month=month))
+
+
+def _total(ws: Workspace, rows: list[dict[str, Any]]) -> dict[str, Any]:
     name = ws.read(lambda conn: places.name_of(conn, ws.config.node_id))
     row = rows[0] if rows else empty_row("county", "全乡镇", name)
     return {**row, "label": name}
+
+
+def stats_page(ws: Workspace, *, month: str | None = None) -> dict[str, Any]:
+    """The statistics page: the township in total and by village (for `month`, or all time), and by month
+    (all time); one pass over the cases when no month is chosen, two when one is."""
+    if month is None:
+        got = statistics_actions.statistics_by(ws, ("county", "village", "month"))
+        by_month = got["month"]
+    else:
+        got = statistics_actions.statistics_by(ws, ("county", "village"), month=month)
+        by_month = statistics_actions.statistics(ws, group_by="month")
+    return {"total": _total(ws, got["county"]), "by_village": _every_village(ws, got["village"]), "by_month": by_month}
 
 
 def export_statistics(ws: Workspace, path: Path, *, group_by: str = "village", month: str | None = None) -> int:

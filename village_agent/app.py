@@ -13,9 +13,7 @@ the passphrase; the keys stay open in the process, so sync keeps running.
 from __future__ import annotations
 
 import os
-import secrets
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ from sync_protocol.keys import SigningKey
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 WRONG_PASSPHRASE = "口令不对"
-MAX_SEARCHES = 64  # search texts kept server-side, one per browser session
 
 
 class WrongPassphraseError(KeyFileError):
@@ -60,7 +57,6 @@ class Village:
     serving: bool = False
     last_agent: str = ""  # the name the login page offers next time (the agents' names are not villagers' data)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _searches: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def open(cls, data_dir: str | Path, **kw: Any) -> Village:
@@ -165,22 +161,6 @@ class Village:
         return True
 
     # -- search texts (personal data: kept in this process, never in a URL or a cookie) --------
-    def keep_search(self, token: str | None, text: str) -> str:
-        with self._lock:
-            key = token if token is not None and token in self._searches else secrets.token_urlsafe(16)
-            self._searches[key] = text
-            self._searches.move_to_end(key)
-            while len(self._searches) > MAX_SEARCHES:
-                self._searches.popitem(last=False)
-            return key
-
-    def forget_search(self, token: str | None) -> None:
-        with self._lock:
-            self._searches.pop(token or "", None)
-
-    def search_text(self, token: str | None) -> str:
-        with self._lock:
-            return self._searches.get(token or "", "")
 
 
 def create_app(source: Village | ChildNode) -> Flask:

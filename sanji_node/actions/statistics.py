@@ -30,6 +30,15 @@ def statistics(ws: Workspace, *, group_by: str = "township", month: str | None =
     return ws.read(lambda conn: stats.statistics(conn, group_by=group_by, period=period_of(month), today=today()))
 
 
+def statistics_by(
+    ws: Workspace, group_bys: tuple[str, ...], *, month: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Several groupings of the same period at once (one pass over the cases): {group_by: rows}."""
+    return ws.read(
+        lambda conn: stats.statistics_by(conn, group_bys, period=period_of(month), today=today())
+    )
+
+
 def export_statistics(
     ws: Workspace, path: Path, fmt: str, *, group_by: str = "township", month: str | None = None
 ) -> int:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, redirect, render_template, request, session, url_for
 
+from .searches import searches
 from .site import safe_next
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +33,7 @@ def sign_in(user: dict[str, Any]) -> None:
 
 
 def sign_out() -> None:
+    searches().drop()  # a search text is personal data: it goes with the session
     session.clear()
 
 

@@ -23,6 +23,7 @@ from sync_protocol.errors import SyncError
 
 from ..workspace import Workspace
 from . import qr
+from .searches import SearchMemory
 
 log = logging.getLogger("sanji.pages")
 
@@ -94,6 +95,7 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
         )
     )
     app.extensions["sanji_site"] = site
+    app.extensions["sanji_searches"] = SearchMemory()
 
     @app.before_request
     def guard() -> Any:
@@ -106,6 +108,7 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
         last = session.get("seen")
         now = int(time.time())
         if session.get("user") and last and now - int(last) > site.idle_minutes * 60:
+            app.extensions["sanji_searches"].drop()  # the search text (personal data) goes with the session
             session.clear()
             flash(f"超过 {site.idle_minutes} 分钟未操作，已自动锁定，请重新登录。", "info")
             if request.endpoint != site.login_endpoint:
@@ -124,7 +127,9 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")  # never leaves the site; same-origin POSTs keep their Origin
+        resp.headers.setdefault(
+            "Referrer-Policy", "same-origin"
+        )  # never leaves the site; same-origin POSTs keep their Origin
         if not request.path.startswith("/static/"):
             resp.headers["Cache-Control"] = "no-store"  # pages may show personal data
         return resp

@@ -105,6 +105,13 @@ def test_a_case_goes_from_the_village_through_the_window_and_back(
     case_id = re.fullmatch(r"/print/case/([0-9a-f-]{36})/receipt", receipt)
     assert case_id, receipt
     case_path = f"/cases/{case_id.group(1)}"
+    filed_at = page.url
+    with page.expect_navigation():
+        page.click("a:has-text('打印收件凭证') >> nth=0")
+    expect(page.locator("h1")).to_contain_text("收件凭证")
+    with page.expect_navigation():
+        page.click("a[data-back]")  # 返回: back to the page the receipt was opened from
+    assert page.url == filed_at
     printed = pdf_of(page, village + receipt)
     assert printed.pages == 1 and code in printed.compact and "梅花村" in printed.compact
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.validators import Length, Optional
@@ -19,13 +19,13 @@ from sanji_domain.search import CaseFilter
 from sanji_domain.states import STATE_LABELS
 from sanji_node.actions import cases
 from sanji_node.web.auth import require
+from sanji_node.web.searches import searches
 
 from .. import villages
 from .common import PAGE_SIZE, STAFF, options, page_number, ws
 from .inbox import ORDER_CHOICES
 
 bp = Blueprint("cases", __name__)
-SEARCH_KEY = "township_case_search"
 STATE_CHOICES = [("", "全部状态"), ("open", "全部在办"), *list(STATE_LABELS.items())]
 
 
@@ -60,12 +60,12 @@ def index() -> Any:
     search = SearchForm()
     if search.validate_on_submit():
         if search.clear.data:
-            session.pop(SEARCH_KEY, None)
+            searches().drop()
         else:
-            session[SEARCH_KEY] = (search.text.data or "").strip()
+            searches().remember((search.text.data or "").strip())
         keep = {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
         return redirect(url_for("cases.index", **keep))
-    text = session.get(SEARCH_KEY) or ""
+    text = searches().recall()
     if request.method == "GET":
         search.text.data = text
     w = ws()

@@ -28,18 +28,10 @@ def _month() -> str | None:
 @bp.get("/stats")
 @require(*STAFF)
 def index() -> Any:
-    w = ws()
     month = _month()
-    by_month = villages.statistics(w, group_by="month")
-    months = sorted({r["group"] for r in by_month} | {today().strftime("%Y-%m")}, reverse=True)
-    return render_template(
-        "township/stats.html",
-        month=month,
-        months=months,
-        total=villages.total(w, month=month),
-        by_village=villages.statistics(w, group_by="village", month=month),
-        by_month=by_month,
-    )
+    figures = villages.stats_page(ws(), month=month)
+    months = sorted({r["group"] for r in figures["by_month"]} | {today().strftime("%Y-%m")}, reverse=True)
+    return render_template("township/stats.html", month=month, months=months, **figures)
 
 
 @bp.get("/stats/export")

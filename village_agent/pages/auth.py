@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
@@ -14,7 +14,6 @@ from sanji_node.web.site import safe_next
 from sync_protocol.errors import SyncError
 
 from ..app import WRONG_PASSPHRASE, WrongPassphraseError
-from .cases import SEARCH_KEY
 from .common import village
 
 bp = Blueprint("auth", __name__)
@@ -59,7 +58,6 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    village().forget_search(session.get(SEARCH_KEY))  # the search text (personal data) goes with the session
     sign_out()
     flash("已退出。下次使用请重新登录。", "info")
     return redirect(url_for("auth.login"))

@@ -25,6 +25,7 @@ from sanji_node.web import workspace
 from sanji_node.web.auth import require
 from sanji_node.web.case_form import plain_message
 from sanji_node.web.notices import available
+from sanji_node.web.searches import searches
 from sync_protocol.errors import SyncError
 
 from .common import parse_day, person, village
@@ -32,7 +33,6 @@ from .common import parse_day, person, village
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 PAGE_SIZE = 20
-SEARCH_KEY = "case_search"
 # actions with a form of their own on the case page (the rest share the generic action form)
 OWN_FORMS = ("supplement", "deliver")
 STATE_CHOICES = [("", "全部"), ("open", "在办（未办结）"), *STATE_LABELS.items()]
@@ -90,7 +90,7 @@ def index() -> Any:
     ws = workspace()
     v = village()
     args = _filters()
-    text = v.search_text(session.get(SEARCH_KEY))
+    text = searches().recall()
     try:
         page_no = max(1, int(request.args.get("page", "1")))
     except ValueError:
@@ -120,13 +120,12 @@ def index() -> Any:
 @require()
 def search() -> Any:
     """The search text (personal data) goes into this process, not into the URL; then back to the list."""
-    v = village()
     form = SearchForm()
     args = {k: (request.form.get(k) or "")[:10] for k in ("state", "date_from", "date_to")}
     if request.form.get("clear") or not form.validate():
-        session.pop(SEARCH_KEY, None)
+        searches().drop()
     else:
-        session[SEARCH_KEY] = v.keep_search(session.get(SEARCH_KEY), (form.text.data or "").strip())
+        searches().remember((form.text.data or "").strip())
     kept: dict[str, Any] = {k: val for k, val in args.items() if val or k == "state"}
     return redirect(url_for(".index", **kept))
 

@@ -1,0 +1,57 @@
+"""The UI benchmark still runs (a smoke run at a tiny size; speed is not checked here).
+
+It fills a county, a township and three villages in a cache directory, measures
+every page once warm and three times timed, and a second run on the same cache
+skips the fill.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOWNSHIP_PAGES = {
+    "inbox_first",
+    "inbox_page50",
+    "case",
+    "search_name",
+    "search_id_number",
+    "search_query_code",
+    "stats",
+    "stats_month",
+}
+VILLAGE_PAGES = {"home", "my_cases", "search_name"}
+
+
+def run(tmp_path: Path, out: Path) -> tuple[str, dict]:  # type: ignore[type-arg]
+    cmd = [sys.executable, str(ROOT / "bench" / "ui_bench.py"), "--cases", "200", "--villages", "3", "--requests", "3",
+           "--cache", str(tmp_path / "cache"), "--json", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done.stdout, json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_ui_bench_fills_measures_and_reuses_its_cache(tmp_path: Path) -> None:
+    stdout, res = run(tmp_path, tmp_path / "first.json")
+    assert {"meta", "fill", "measured"} <= res.keys()
+    assert res["meta"]["cached"] is False and res["meta"]["goal_p95_s"] == 0.3
+    fill = res["fill"]
+    assert fill["cases"] == 200 and fill["villages"] == 3 and fill["fill_s"] > 0
+    assert fill["steps"]["file"] == 200  # every case filed, and their lives went on
+    assert {"accept", "complete", "deliver", "evaluate"} <= fill["steps"].keys()
+    m = res["measured"]
+    assert m["mode"] == "routes"  # through the township's and the village's Flask apps, signed in
+    assert m["township_rows"]["cases_filed"] == 200 and m["township_rows"]["open"] > 0
+    assert m["urgent_order_checked"] == {"cases": 200, "equal": True, "first_difference": None}
+    assert set(m["township"]) == TOWNSHIP_PAGES and set(m["village"]) == VILLAGE_PAGES
+    for page in [*m["township"].values(), *m["village"].values()]:
+        assert page["n"] == 3 and 0 < page["p50_s"] <= page["p95_s"] <= page["max_s"]
+        assert isinstance(page["meets_goal"], bool) and page["label"]
+    assert "p95" in stdout and "待办" in stdout and f"json: {tmp_path / 'first.json'}" in stdout
+
+    _, again = run(tmp_path, tmp_path / "second.json")  # the same sizes: the cache is used, not filled again
+    assert again["meta"]["cached"] is True and again["fill"]["filled_at_ms"] == fill["filled_at_ms"]
+    assert set(again["measured"]["township"]) == TOWNSHIP_PAGES
