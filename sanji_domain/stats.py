@@ -123,8 +123,10 @@ def statistics_by(
     period: Any = None,
     today: date,
     tz: tzinfo = CST,
+    whole: tuple[str, ...] = (),
 ) -> dict[str, list[dict[str, Any]]]:
-    """`statistics` for several groupings at once, in one pass over the cases and evaluations.
+    """`statistics` for several groupings at once, in one pass over the cases and evaluations; the groupings
+    named in `whole` count every date, not only the period's (a month's table beside the all-months chart).
 
     A page that shows a township by village and in total asks for both and pays for one pass. The clock
     (`views.clock_of`) is the costly part: it depends on the acceptance, completion and closing days, the
@@ -134,9 +136,11 @@ def statistics_by(
         if g not in GROUPS:
             raise ValidationError(f"无法按 {g!r} 分组 (unknown grouping)", hint="可用: " + " / ".join(GROUPS))
     span = check_period(period)
+    spans = {g: None if g in whole else span for g in group_bys}
 
-    def within(d: date) -> bool:
-        return span is None or span[0] <= d <= span[1]
+    def within(d: date, g: str) -> bool:
+        s = spans[g]
+        return s is None or s[0] <= d <= s[1]
 
     item_names = dict(conn.execute("SELECT task_code, name FROM catalog_items").fetchall())
     # a township or village row is labelled with the place's name (梅花村), its `group` stays the node id
@@ -147,6 +151,8 @@ def statistics_by(
     def tallies_of(fact: dict[str, Any], when: date) -> list[_Tally]:
         out = []
         for g in group_bys:
+            if not within(when, g):
+                continue
             key = _group_key(g, fact, when)
             if key is None:
                 continue
@@ -163,7 +169,7 @@ def statistics_by(
     cal, cs = calendar(conn), clock_settings(conn)
     clocks: dict[tuple[Any, ...], Any] = {}
     sql, params = _FACTS_SELECT, list[int]()
-    if span is not None:
+    if span is not None and all(spans.values()):
         start, end = day_start_ms(span[0], tz), day_start_ms(span[1] + timedelta(days=1), tz)
         sql += " AND ((c.filed_ms >= ? AND c.filed_ms < ?) OR (c.completed_ms >= ? AND c.completed_ms < ?))"
         params = [start, end, start, end]
@@ -177,13 +183,12 @@ def statistics_by(
         if clock is None:
             clock = clocks[memo] = clock_of(row, cal, cs, today, tz=tz)
         filed = to_local_date(row["filed_ms"], tz)
-        if within(filed):
-            for t in tallies_of(row, filed):
-                t.filed += 1
-                t.by_state[row["state"]] += 1
-                if clock.warning in (EARLY_WARNING, YELLOW_CARD, RED_CARD):
-                    t.warnings[clock.warning] += 1
-        if clock.completed is not None and row["state"] != VOIDED and within(clock.completed):
+        for t in tallies_of(row, filed):
+            t.filed += 1
+            t.by_state[row["state"]] += 1
+            if clock.warning in (EARLY_WARNING, YELLOW_CARD, RED_CARD):
+                t.warnings[clock.warning] += 1
+        if clock.completed is not None and row["state"] != VOIDED:
             for t in tallies_of(row, clock.completed):
                 t.completions += 1
                 t.on_time += bool(clock.on_time)
@@ -192,10 +197,9 @@ def statistics_by(
     cur = conn.execute("SELECT level, at_ms, village, township, item_code FROM evaluations")
     for level, at_ms, village, township, item_code in cur:
         when = to_local_date(at_ms, tz)
-        if within(when):
-            for t in tallies_of({"village": village, "township": township, "item_code": item_code}, when):
-                t.evaluations += 1
-                t.satisfied += level >= SATISFIED_MIN
+        for t in tallies_of({"village": village, "township": township, "item_code": item_code}, when):
+            t.evaluations += 1
+            t.satisfied += level >= SATISFIED_MIN
 
     return {
         g: [_row(g, key, labels[g].get(key, key), tallies[g][key]) for key in sorted(tallies[g])] for g in group_bys

@@ -734,3 +734,17 @@ def test_supplement_request_names_the_materials_asked_for(world: World) -> None:
     asked = [e for e in events if e["action"] == "request_supplement"]
     assert [e["requested"] for e in asked] == [["户口簿", "申请书"]]
     assert asked[0]["reason"] == "复印件不清晰"
+
+
+def test_several_groupings_in_one_pass_equal_each_alone(world: World) -> None:
+    """`statistics_by` (what the township's statistics page uses) gives each grouping exactly what
+    `statistics` gives alone; a grouping in `whole` ignores the period, as the all-months chart needs."""
+    groups = ("county", "township", "village", "item", "month")
+    for period in (None, NOV):
+        together = stats.statistics_by(world.conn, groups, period=period, today=TODAY)
+        for g in groups:
+            assert together[g] == stats.statistics(world.conn, group_by=g, period=period, today=TODAY), (g, period)
+    mixed = stats.statistics_by(world.conn, ("village", "month"), period=NOV, today=TODAY, whole=("month",))
+    assert mixed["village"] == stats.statistics(world.conn, group_by="village", period=NOV, today=TODAY)
+    assert mixed["month"] == stats.statistics(world.conn, group_by="month", today=TODAY)
+    assert len(mixed["month"]) == 2  # September and November, though the period is November

@@ -31,11 +31,11 @@ def statistics(ws: Workspace, *, group_by: str = "township", month: str | None =
 
 
 def statistics_by(
-    ws: Workspace, group_bys: tuple[str, ...], *, month: str | None = None
+    ws: Workspace, group_bys: tuple[str, ...], *, month: str | None = None, whole: tuple[str, ...] = ()
 ) -> dict[str, list[dict[str, Any]]]:
-    """Several groupings of the same period at once (one pass over the cases): {group_by: rows}."""
+    """Several groupings at once (one pass over the cases): {group_by: rows}; those in `whole` count all months."""
     return ws.read(
-        lambda conn: stats.statistics_by(conn, group_bys, period=period_of(month), today=today())
+        lambda conn: stats.statistics_by(conn, group_bys, period=period_of(month), today=today(), whole=whole)
     )
 
 
