@@ -32,11 +32,13 @@ from sanji_domain.commands import CST, Actor
 from sanji_domain.demo import DemoPeople
 from sanji_domain.search import query_code
 from sanji_node import state
+from sanji_node.bundles import write_bundle
 from sanji_node.child import ChildNode
 from sanji_node.config import DataDir, NodeConfig
 from sync_protocol.entries import Record
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import KIND_MEMBER
+from sync_protocol.sqlite_store import Store
 from township_node import clerks
 from township_node.app import create_app
 from township_node.cli import main as township_cli
@@ -544,3 +546,41 @@ def test_walk_in_files_into_the_townships_own_feed(app: Flask) -> None:
     incomplete = post(client, f"/walkin?item={code}", {"item": code, "applicant_name": "张三"},
                       page=f"/walkin?item={code}")  # fmt: skip
     assert incomplete.status_code == 400 and "身份证号" in incomplete.text
+
+
+def test_sync_page_imports_a_village_bundle_and_exports_one(
+    app: Flask, township: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A village agent with no network brings a USB bundle: the clerk imports it from the 同步 page (verified
+    like a sync; twice changes nothing); a bundle for a village or the county downloads; a broken file is refused
+    with the CLI's Chinese words, and no traceback."""
+    client = signed_in(app, "liming")
+    page = client.get("/sync")
+    assert page.status_code == 200 and "用 U 盘交换数据" in page.text and "梅花村" in page.text
+    # 梅花村's laptop: the township's copy of its feeds plus one more case filed offline, signed with its key
+    laptop = tmp_path / "laptop.sqlite"
+    shutil.copy(township[0] / "node.sqlite", laptop)
+    with Store(laptop) as store:
+        held = store.vector()
+        request = DemoPeople(seed=5).case_request(next(i for i in catalog_domain.read_catalog(DEMO_CATALOG)
+                                                        if i["name"] == ELDER))  # fmt: skip
+        cmd = commands.new_cases(store.conn, actor("v11", "李建国"), [request], now_ms=now_ms())
+        store.append(KEYS["v11"], cmd.feed, cmd.records)
+        bundle = tmp_path / "梅花村.sjb"
+        write_bundle(store, bundle, key=KEYS["v11"], source="v11", target="t1", theirs=held)
+    count = lambda: app.extensions["township"].ws.read(  # noqa: E731
+        lambda conn: conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+    )
+    before = count()
+    for new in ("新增 1 条", "新增 0 条"):
+        done = post(client, "/sync/import", {"bundle": (BytesIO(bundle.read_bytes()), "梅花村.sjb")},
+                    page="/sync", follow_redirects=True, content_type="multipart/form-data")  # fmt: skip
+        assert "已导入 梅花村.sjb" in done.text and new in done.text, done.text
+    assert count() == before + 1
+    broken = post(client, "/sync/import", {"bundle": (BytesIO(b"not a bundle"), "坏.sjb")}, page="/sync",
+                  follow_redirects=True, content_type="multipart/form-data")  # fmt: skip
+    assert "错误" in broken.text and "坏.sjb" in broken.text and "Traceback" not in broken.text
+    for target in ("v11", "county"):
+        got = post(client, "/sync/export", {"for": target}, page="/sync")
+        assert got.status_code == 200 and got.headers["Content-Disposition"].startswith("attachment")
+        assert got.data[:8] == bundle.read_bytes()[:8]  # the bundle format's magic

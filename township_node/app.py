@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from sanji_node.actions.sync_status import Schedule, SyncMonitor
 from sanji_node.child import ChildNode, apply_county_feed
 from sanji_node.parent import now_ms, parent_app
 from sync_protocol import enrolment
@@ -24,7 +25,11 @@ def create_app(
     clock_ms: Callable[[], int] = now_ms,
     on_new_data: Callable[[], None] | None = None,
     idle_minutes: int = 30,
+    schedule: Schedule | None = None,
+    monitor: SyncMonitor | None = None,
 ) -> Flask:
+    """The sync API for the villages and the clerks' pages; `schedule` and `monitor` are the upstream sync job's
+    (the 同步 page shows them and its 立即同步 asks the job)."""
     config = node.config
     with node.open_store():  # migrate once, before any request
         pass
@@ -58,5 +63,7 @@ def create_app(
         after_push=after_push,
     )
     app.config["SANJI_DATA"] = str(node.data.path)
-    init_township_pages(app, node, idle_minutes=idle_minutes, clock_ms=clock_ms)
+    init_township_pages(
+        app, node, idle_minutes=idle_minutes, clock_ms=clock_ms, schedule=schedule, monitor=monitor
+    )
     return app

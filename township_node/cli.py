@@ -12,6 +12,7 @@ import sqlite_utils
 
 from sanji_domain.errors import ValidationError
 from sanji_node import state
+from sanji_node.actions.sync_status import SyncMonitor
 from sanji_node.child import ChildNode
 from sanji_node.child_cli import add_child_commands, page_option
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, started
@@ -71,8 +72,13 @@ def serve(
     pool = VerifyPool(workers) if workers else None
     node = ChildNode.load(data_dir, pool=pool, page_bytes=page_kib * 1024)
     config = node.config
-    scheduler = SyncScheduler(node.sync, interval_s=sync_interval or config.sync_interval_s, max_backoff_s=max_backoff)
-    app = create_app(node, on_new_data=scheduler.sync_now, idle_minutes=idle_minutes)
+    monitor = SyncMonitor(sync=node.sync)
+    scheduler = SyncScheduler(
+        monitor.run, interval_s=sync_interval or config.sync_interval_s, max_backoff_s=max_backoff
+    )
+    app = create_app(
+        node, on_new_data=scheduler.sync_now, idle_minutes=idle_minutes, schedule=scheduler, monitor=monitor
+    )
     pages = app.extensions["township"]
     if not pages.ws.read(lambda _conn: clerks.count(pages.ws.store.db)):
         click.echo(

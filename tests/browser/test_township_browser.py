@@ -162,6 +162,7 @@ def test_every_main_page_by_name(page: Page, cluster: tuple[Cluster, dict[str, A
         ("/progress", "township-progress", "进度查询"),
         ("/staff", "township-staff", "人员管理"),
         ("/my-post", "township-mypost", "我的岗位"),
+        ("/sync", "township-sync", "同步"),
         ("/walkin", "township-walkin", "窗口收件"),
         (f"/walkin?item={LOW_INCOME}", "township-walkin-form", "窗口收件"),
     ):

@@ -24,6 +24,9 @@ from typing import Any
 
 from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
 
+from sanji_domain import places
+from sanji_node.actions.sync_status import Schedule, SyncMonitor
+from sanji_node.child import ChildNode
 from sanji_node.web import NavItem, Site, init_pages
 from sanji_node.web.auth import current_user, sign_out
 from sanji_node.web.notices import register_notices
@@ -39,24 +42,24 @@ NAV = [
     NavItem("villages.index", "村情况"),
     NavItem("progress.index", "进度查询"),
     NavItem("stats.index", "统计"),
+    NavItem("sync.index", "同步"),
     NavItem("staff.index", "人员管理", (clerks.HEAD,)),
     NavItem("mypost.index", "我的岗位"),
 ]
 
 
 def _place_names(ws: Workspace) -> Callable[[], dict[str, str]]:
-    def names() -> dict[str, str]:
-        try:
-            from sanji_domain import places
-        except ImportError:  # pragma: no cover - before display names existed
-            return {}
-        return ws.read(places.names)
-
-    return names
+    return lambda: ws.read(places.names)
 
 
 def init_township_pages(
-    app: Flask, node: LocalNode, *, idle_minutes: int = 30, clock_ms: Callable[[], int] = now_ms
+    app: Flask,
+    node: LocalNode,
+    *,
+    idle_minutes: int = 30,
+    clock_ms: Callable[[], int] = now_ms,
+    schedule: Schedule | None = None,
+    monitor: SyncMonitor | None = None,
 ) -> Township:
     """Open the workspace (migrating the clerk tables), then mount the pages on `app`."""
     ws = Workspace(node)
@@ -66,7 +69,7 @@ def init_township_pages(
         absences.migrate(ws.store.db)
 
     ws.read(migrate)
-    township = Township(ws, clock_ms)
+    township = Township(ws, clock_ms, node if isinstance(node, ChildNode) else None, schedule, monitor)
     app.extensions["township"] = township
     names = _place_names(ws)
     init_pages(
@@ -84,9 +87,9 @@ def init_township_pages(
         ),
     )
     register_notices(app)
-    from . import auth, case, cases, inbox, mypost, progress, staff, stats, villages, walkin
+    from . import auth, case, cases, inbox, mypost, progress, staff, stats, sync, villages, walkin
 
-    for module in (auth, inbox, case, cases, walkin, villages, progress, stats, staff, mypost):
+    for module in (auth, inbox, case, cases, walkin, villages, progress, stats, sync, staff, mypost):
         app.register_blueprint(module.bp)
     app.before_request(_account_still_active)
 

@@ -13,6 +13,8 @@ from wtforms import SelectMultipleField, widgets
 from wtforms.fields.choices import SelectChoice
 
 from sanji_domain.commands import CST
+from sanji_node.actions.sync_status import Schedule, SyncMonitor
+from sanji_node.child import ChildNode
 from sanji_node.web import workspace
 from sanji_node.web.auth import current_user
 from sanji_node.workspace import Workspace
@@ -29,6 +31,9 @@ PAGE_SIZE = 20
 class Township:
     ws: Workspace
     clock_ms: Callable[[], int]
+    node: ChildNode | None = None  # the node behind the pages: its sync status and USB bundles
+    schedule: Schedule | None = None  # the upstream sync job, when `serve` runs one
+    monitor: SyncMonitor | None = None
 
 
 def township() -> Township:
