@@ -17,6 +17,7 @@ from sanji_domain.commands import CST
 from sanji_node.actions.sync_status import sync_view
 from sanji_node.web.auth import require
 from sanji_node.web.bundles import ImportForm, bundle_download, import_upload
+from sanji_node.web.case_form import without_glosses
 
 from .. import villages
 from .common import STAFF, township, ws
@@ -29,6 +30,8 @@ bp = Blueprint("sync", __name__, url_prefix="/sync")
 def index() -> Any:
     t = township()
     view = sync_view(t.node.status(), t.schedule, t.monitor) if t.node is not None else None
+    if view is not None:
+        view["last_summary"] = without_glosses(view["last_summary"])
     return render_template(
         "township/sync.html", view=view, form=ImportForm(), villages=villages.villages(ws()), now_ms=t.clock_ms()
     )
