@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
+from sanji_domain import contacts as domain_contacts
 from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED
-from sanji_node import state
+from sanji_node import contacts, state
+from sanji_node.backup_cli import add_backup_commands
 from sanji_node.bundles import accepted, import_report, write_bundle
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
@@ -35,6 +37,9 @@ ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 @click.group(help="Sanji county server (县政务服务中心): catalog owner, root of trust, archive.")
 def main() -> None:
     pass
+
+
+add_backup_commands(main, "county")
 
 
 @main.command(help="Create the county's data directory, root key and database.")
@@ -224,6 +229,7 @@ def nodes(data_dir: str, as_json: bool) -> None:
     with open_county_store(DataDir(data_dir)) as store:
         directory = store.directory()
         seen = {r["node"]: r for r in store.db.query("SELECT * FROM peers")}
+        relayed = domain_contacts.reported(store.conn)
         rows = []
         for m in directory:
             direct = m.node in seen
@@ -247,8 +253,12 @@ def nodes(data_dir: str, as_json: bool) -> None:
                     "latest_entry_ms": latest // 1000 if latest else None,
                     "backlog": back,
                     "oldest_unsent_hlc": oldest,
+                    **(contacts.contact_view(store, m.node, relayed) if m.role != COUNTY else {}),
                 }
             )
+            if "relayed_backlog" in rows[-1]:  # its township's newer report: what the township holds for it
+                rows[-1]["backlog"] = rows[-1].pop("relayed_backlog")
+                rows[-1]["oldest_unsent_hlc"] = rows[-1].pop("relayed_oldest_unsent_hlc")
         forks = store.forks()
     frozen_by_author: dict[str, int] = {}
     for f in forks:
@@ -256,20 +266,27 @@ def nodes(data_dir: str, as_json: bool) -> None:
 
     def text() -> str:
         lines = [
-            f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<22}{'最新数据':<22}{'待下发':>8}  {'最早未下发':<20}名称"
+            f"{'节点':<16}{'角色':<6}{'上级':<16}{'最后联系':<26}{'最新数据':<22}{'待下发':>8}  {'最早未下发':<20}"
+            f"{'笔记本待上传':>8}  名称"
         ]
         for r in rows:
             flag = " [已吊销]" if r["revoked"] else ""
-            fork = f" [分叉 {frozen_by_author[r['node']]}]" if r["node"] in frozen_by_author else ""
+            forks = max(frozen_by_author.get(r["node"], 0), r.get("forks_count") or 0)
+            fork = f" [分叉 {forks}]" if forks else ""
+            held = f" [隔离 {r['quarantined_entries']}]" if r.get("quarantined_entries") else ""
             oldest = fmt_ms(r["oldest_unsent_hlc"] // 1000) if r["oldest_unsent_hlc"] else "-"
+            via = {"direct": "直连 ", "township": "经乡镇 "}.get(r.get("contact_via") or "", "")
             seen_at = (
-                fmt_ms(r["last_seen_ms"]) if r["last_seen_ms"] else ("经乡镇转送" if r["role"] == "village" else "从未")
+                via + fmt_ms(r["last_contact_ms"])
+                if r.get("last_contact_ms")
+                else ("经乡镇转送" if r["role"] == "village" else "从未")  # no report from its township yet
             )
             latest = fmt_ms(r["latest_entry_ms"]) if r["latest_entry_ms"] else "-"
             backlog = "-" if r["backlog"] is None else str(r["backlog"])
+            waiting = str(r["waiting_up"]) if r["role"] == "village" and r.get("waiting_up") is not None else "-"
             lines.append(
-                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{seen_at:<22}{latest:<22}{backlog:>8}  "
-                f"{oldest:<20}{r['name']}{flag}{fork}"
+                f"{r['node']:<16}{ROLE_NAMES[r['role']]:<6}{(r['parent'] or '-'):<16}{seen_at:<26}{latest:<22}"
+                f"{backlog:>8}  {oldest:<20}{waiting:>8}  {r['name']}{flag}{fork}{held}"
             )
         return "\n".join(lines)
 

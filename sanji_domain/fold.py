@@ -21,7 +21,7 @@ import sqlite_utils
 from sync_protocol.entries import Entry
 from sync_protocol.membership import KIND_MEMBER, KIND_NAME, KIND_REVOKE, PROTOCOL_KINDS
 
-from . import kinds
+from . import contacts, kinds
 from .states import NODE_ROLE_ACTOR, SUBMITTED, Event, acting_role, fold_case
 
 
@@ -96,10 +96,15 @@ class DomainFold:
         if kinds.CASE_EVENT in by_kind:
             touched |= self._events(conn, by_kind[kinds.CASE_EVENT])
         if kinds.CASE_NUMBER in by_kind:
+            numbers = [(e.key, e.value["official_no"]) for e in by_kind[kinds.CASE_NUMBER]]
+            # kept whether or not the case is here yet: a number pulled before its case.new (another feed
+            # came first, e.g. a restored laptop recovering its own feed) is applied when the case arrives
             conn.executemany(
-                "UPDATE cases SET official_no = ? WHERE case_id = ?",
-                [(e.value["official_no"], e.key) for e in by_kind[kinds.CASE_NUMBER]],
+                "INSERT INTO case_numbers (case_id, official_no) VALUES (?, ?) "
+                "ON CONFLICT (case_id) DO UPDATE SET official_no = excluded.official_no",
+                numbers,
             )
+            conn.executemany("UPDATE cases SET official_no = ? WHERE case_id = ?", [(n, c) for c, n in numbers])
         if touched:
             refold_cases(conn, touched)
         if kinds.EVALUATION in by_kind:
@@ -132,6 +137,13 @@ class DomainFold:
                     for e in by_kind[kinds.ROSTER]
                 ],
             )
+
+        if kinds.NODE_CONTACT in by_kind:  # after membership: a report is checked against the tree
+            refused = contacts.fold_contacts(conn, by_kind[kinds.NODE_CONTACT])
+            if refused:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO fold_rejects (feed, seq, kind, reason) VALUES (?, ?, ?, ?)", refused
+                )
 
     # --- membership -----------------------------------------------------------------------------------------
 
@@ -261,6 +273,12 @@ class DomainFold:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
+            # numbers that arrived before their case (sanji_domain.schema m004_case_numbers)
+            conn.execute(
+                "UPDATE cases SET official_no = (SELECT n.official_no FROM case_numbers n WHERE n.case_id = "
+                f"cases.case_id) WHERE case_id IN (SELECT case_id FROM case_numbers WHERE case_id IN ({marks}))",
+                chunk,
+            )
             early |= {
                 r[0]
                 for r in conn.execute(f"SELECT DISTINCT case_id FROM case_events WHERE case_id IN ({marks})", chunk)
@@ -368,6 +386,7 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     kinds.CARD_ISSUE: {"case_id": _STR, "level": _STR, "at_ms": _INT},
     kinds.CARD_REVOKE: {"reason": _STR, "at_ms": _INT},
     kinds.ROSTER: {"day": _STR, "agent": _STR},
+    kinds.NODE_CONTACT: {"node": _STR, **dict.fromkeys(contacts.FIELDS, _INT)},
 }
 _COUNTY_ONLY = frozenset(
     {

@@ -13,6 +13,7 @@
 | rectification.step    | evaluation_id   | township `T/up`; county `county/T` (the evaluation's township)         |
 | card.issue / .revoke  | card_id         | county, the case's county feed `county/V` or `county/T` (电子监察)      |
 | roster.duty           | village:day     | village `V/up` (值班表)                                                |
+| node.contact          | village node id | township `T/up`, only about its own villages (sanji_domain.contacts)   |
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ RECTIFICATION = "rectification.step"
 CARD_ISSUE = "card.issue"
 CARD_REVOKE = "card.revoke"
 ROSTER = "roster.duty"
+NODE_CONTACT = "node.contact"
 
 BAD_LEVEL_MAX = 2  # 不满意 2 and 非常不满意 1 are 差评
 DEFAULT_RECTIFY_DAYS = 5

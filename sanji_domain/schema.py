@@ -28,6 +28,7 @@ TABLES = (
     "rectification_steps",
     "roster",
     "fold_rejects",
+    "node_contacts",
 )
 
 
@@ -90,3 +91,32 @@ def m001_domain(db: sqlite_utils.Database) -> None:
 def m002_node_names(db: sqlite_utils.Database) -> None:
     # the display name of a node (梅花村), from its node.member and later node.name entries; NULL: none given
     db.execute("ALTER TABLE nodes ADD COLUMN name TEXT")
+
+
+@domain_migrations()
+def m003_node_contacts(db: sqlite_utils.Database) -> None:
+    # each village's newest `node.contact` report from its township (sanji_domain.contacts)
+    db.execute(
+        "CREATE TABLE node_contacts (node TEXT PRIMARY KEY, township TEXT NOT NULL, last_seen_ms INTEGER NOT NULL, "
+        "waiting INTEGER NOT NULL, forks INTEGER NOT NULL, quarantined INTEGER NOT NULL, backlog INTEGER NOT NULL, "
+        "oldest_unsent_hlc INTEGER NOT NULL, hlc INTEGER NOT NULL, feed TEXT NOT NULL, seq INTEGER NOT NULL)"
+    )
+
+
+@domain_migrations()
+def m004_case_numbers(db: sqlite_utils.Database) -> None:
+    # every 办件编号 as it arrived, whether or not its case was here yet (the fold applies it when the case
+    # arrives). Where entry bodies are stored in the clear they are taken from the entries now; a village
+    # laptop (sealed bodies) refolds its numbers on open (sanji_node.state.open_store).
+    db.execute("CREATE TABLE case_numbers (case_id TEXT PRIMARY KEY, official_no TEXT NOT NULL) WITHOUT ROWID")
+    if "entries" not in db.table_names():  # the domain tables alone (tests): nothing to take over
+        return
+    db.execute(
+        "INSERT OR REPLACE INTO case_numbers (case_id, official_no) SELECT key, "
+        "json_extract(CAST(body AS TEXT), '$.official_no') FROM entries WHERE kind = 'case.number' "
+        "AND json_valid(CAST(body AS TEXT)) AND json_type(CAST(body AS TEXT), '$.official_no') = 'text' ORDER BY id"
+    )
+    db.execute(
+        "UPDATE cases SET official_no = (SELECT n.official_no FROM case_numbers n WHERE n.case_id = cases.case_id) "
+        "WHERE official_no IS NULL AND case_id IN (SELECT case_id FROM case_numbers)"
+    )

@@ -20,7 +20,7 @@ from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Verdict
 from sync_protocol.verify_pool import VerifyPool
 
-from . import purge, state
+from . import backup, branch, contacts, purge, state
 from .bundles import write_bundle
 from .cli import now_ms
 from .config import DataDir, NodeConfig
@@ -164,6 +164,11 @@ class ChildNode:
             targets.append((self.config.fallback_url, self.config.root_node))
         last: SyncError | None = None
         with self.open_store() as store:
+            if self.config.role == "township":  # each village's last contact goes up with this sync
+                try:
+                    contacts.report_contacts(store, self.key, self.config.node_id, now_ms())
+                except SyncError as e:  # e.g. its own feed frozen: the sync still runs, and says why
+                    state.set_state(store, contact_report_error=e.message)
             for url, parent_id in targets:
                 if not url or not parent_id:
                     continue
@@ -180,6 +185,7 @@ class ChildNode:
                         is_parent=parent_id == self.config.parent,
                     )
                     state.set_state(store, last_parent=parent_id)
+                    backup.clear_after_sync(self.data, self.config, now_ms())  # a restored node has now checked
                     if self.config.role == "village":  # the county's receipts may allow purging personal data
                         try:
                             purge.purge_due(store, self.config.node_id, now_ms())
@@ -200,9 +206,12 @@ class ChildNode:
             acks = state.parent_acks(store)
             vector = store.vector()
             own = {f: seq for f, (seq, _) in vector.items() if f.split("/")[0] == self.config.node_id}
-            county_receipts = receipts_for(store, self.config)
-            for f, seq in county_receipts.items():
-                acks[f] = max(acks.get(f, 0), seq)  # committed at the county: held by the parent on the way
+            # receipts count only on this laptop's own branch (a restored laptop may hold other entries there)
+            doubtful = branch.doubtful_feeds(store, self.config.node_id)
+            county_receipts = branch.receipted_marks(store, self.config.node_id, doubtful)
+            held = branch.held_marks(store, self.config.node_id, county_receipts)
+            acks = {f: seq for f, seq in acks.items() if f not in own} | held
+            stranded = branch.stranded(store, self.config.node_id, held)
             waiting = {f: seq - acks.get(f, 0) for f, seq in own.items() if seq > acks.get(f, 0)}
             up = f"{self.config.node_id}/up"
             cases = [
@@ -212,6 +221,7 @@ class ChildNode:
                     "local_no": local_no,
                     "held_by_parent": seq <= acks.get(up, 0),
                     "receipted_by_county": seq <= county_receipts.get(up, 0),
+                    "stranded": up in stranded and seq > acks.get(up, 0),
                 }
                 for seq, key, local_no in store.conn.execute(
                     "SELECT seq, case_id, local_no FROM cases WHERE feed = ? AND origin_case_id IS NULL ORDER BY seq",
@@ -233,9 +243,12 @@ class ChildNode:
                 "receipted_by_county": county_receipts,
                 "own_feeds": own,
                 "forks": [{"feed": f["feed"], "seq": f["seq"], "reason": f["reason"]} for f in store.forks()],
-                "forked_own_feeds": [f for f in s.get("forked_feeds", "").split(",") if f],
+                "forked_own_feeds": sorted(doubtful),
+                "stranded": stranded,  # own entries past the parent's mark in a forked or frozen own feed
+                "stranded_total": sum(stranded.values()),
                 "frozen": store.frozen_feeds(),
                 "quarantined": len(store.quarantined()),
+                "restored": backup.restored_mark(self.config),  # restored from a backup: the mark, else None
             }
 
     def export_bundle(self, path: Path, *, for_node: str | None = None) -> int:
@@ -264,7 +277,7 @@ def _known_vector(store: Store, target: str, config: NodeConfig) -> dict[str, tu
 
 def receipts_for(store: Store, config: NodeConfig) -> dict[str, int]:
     """县级已接收: the county's receipts for this node's feeds, from the feed county/<node>."""
-    return state.receipt_marks(store, config.node_id)
+    return branch.receipted_marks(store, config.node_id)
 
 
 def apply_county_feed(store: Store, answer: dict[str, Any]) -> list[Verdict]:
@@ -282,10 +295,16 @@ def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[s
     If the parent holds more of a feed this node writes than the node itself
     (a laptop restored from an old backup), sync first so the feed continues
     instead of forking. Offline, there is nothing to ask: the write goes ahead,
-    and a fork, if it happens, is caught and quarantined upstream.
+    and a fork, if it happens, is caught and quarantined upstream. A node restored
+    with `restore` (sanji_node.backup) must sync first: unreachable, it refuses.
     """
     from sync_protocol import session
 
+    if backup.must_check(node.config):  # restored with `restore`: a whole sync first, or no write at all
+        try:
+            return node.sync(timeout=(timeout_s, 120.0), attempts=1).recovered
+        except TransportError as e:
+            raise backup.refusal(node.config, f"连不上{backup.PARENT_NAMES.get(node.config.role, '上级')}") from e
     client = node.client(timeout=(timeout_s, timeout_s), attempts=1)
     try:
         with node.open_store() as store:
@@ -297,6 +316,6 @@ def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[s
         return []
     finally:
         client.close()
-    if behind:
-        node.sync()
+    if behind and not node.sync().ok:
+        return []  # forked (restored, then written offline): nothing was recovered; the write says why
     return behind

@@ -7,6 +7,7 @@ and adds its own (`serve`, `case new` …).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 
 from sync_protocol.errors import KeyFileError
 
+from .backup_cli import add_backup_commands
 from .bundles import import_report
 from .child import ChildNode, apply_county_feed, enrol
 from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
@@ -27,6 +29,7 @@ page_option = click.option("--page-kib", default=1024, show_default=True, help="
 
 def add_child_commands(group: click.Group, role: str, default_port: int) -> None:
     name = ROLE_NAMES[role]
+    add_backup_commands(group, role)
 
     @group.command(help=f"Enrol this {role} node: generate its key here, prove it to the county, save the node.")
     @data_option
@@ -107,7 +110,10 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
         report = node.sync(progress=None if as_json else progress_printer())
         if not as_json:
             click.echo("", err=True)
-        emit(as_json, report.__dict__, report.summary())
+        emit(as_json, {**report.__dict__, "problem": report.problem()}, report.summary())
+        if not report.ok:  # refused or held for review: never a success (3 stays "retry later")
+            click.echo(f"错误: {report.problem()}", err=True)
+            sys.exit(2)
 
     @group.command(help="Show what waits to go up, the last sync, and receipts (已送达 / 县级已接收).")
     @data_option
@@ -155,13 +161,25 @@ def status_text(s: dict[str, Any]) -> str:
         shown = s["cases"][-20:]
         lines.append(f"办件（共 {len(s['cases'])} 件，显示最近 {len(shown)} 件）:")
         for c in shown:
-            held = "已送达乡镇" if c["held_by_parent"] else "未送达"
+            held = (
+                "已送达乡镇" if c["held_by_parent"] else "未送达（分叉，待县级处理）" if c.get("stranded") else "未送达"
+            )
             rec = "县级已接收" if c["receipted_by_county"] else "县级未接收"
             lines.append(f"  {c['local_no']}  {held}  {rec}")
     for feed in s.get("forked_own_feeds", []):
-        lines.append(f"  警告: 本机 {feed} 与上级记录不一致（分叉），已报上级待审；请联系县级管理员")
+        n = s.get("stranded", {}).get(feed, 0)
+        lines.append(
+            f"  警告: 本机 {feed} 与上级记录不一致（分叉），有 {n} 条数据上级没有确认接收（已保存在本机，不会丢失）；"
+            "请联系县级信息管理员处理，处理之前不要重装、恢复或删除本机的数据目录"
+        )
     for f in s["forks"]:
         lines.append(f"  分叉 {f['feed']} #{f['seq']}: {f['reason']}")
+    restored = s.get("restored")
+    if restored and not restored.get("checked_ms"):
+        lines.append("  注意: 本机是从备份恢复的，还没有和上级同步核对；同步成功之前不会写入新记录")
+    elif restored:
+        n = len(restored.get("offline_writes") or [])
+        lines.append(f"  注意: 本机从备份恢复后离线写入过 {n} 批记录（已记在恢复标记里）")
     if s["quarantined"]:
         lines.append(f"  隔离待审: {s['quarantined']} 批")
     return "\n".join(lines)

@@ -109,4 +109,14 @@ class DataDir:
             raise KeyFileError(
                 f"the key file {self.key_path} is missing", hint="restore it from the backup, or re-enrol"
             )
-        return SigningKey.from_pem(self.key_path.read_bytes(), self.passphrase(config))
+        data, passphrase = self.key_path.read_bytes(), self.passphrase(config)
+        try:
+            return SigningKey.from_pem(data, passphrase)
+        except KeyFileError as e:
+            if passphrase and b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data:  # intact, but will not open
+                raise KeyFileError(
+                    f"口令不对，无法打开本机密钥 {self.key_path.name} (wrong passphrase in ${config.passphrase_env})",
+                    hint=f"把环境变量 {config.passphrase_env} 设为代办员设置的口令（区分大小写、全角半角）再试；"
+                    "确认口令没错仍打不开时，本机密钥文件可能已损坏，请从备份恢复数据目录或联系县级信息管理员",
+                ) from e
+            raise

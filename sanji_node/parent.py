@@ -11,6 +11,7 @@ from flask import Flask, jsonify
 from sync_protocol.auth import Caller, NonceCache
 from sync_protocol.http_api import SyncContext, sync_blueprint
 from sync_protocol.planning import Vector
+from sync_protocol.session import Hello
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status, Verdict
 from sync_protocol.verify_pool import VerifyPool
@@ -43,8 +44,19 @@ def parent_app(
         if after_push is not None:
             after_push(store, caller, verdicts)
 
+    def hello_hook(store: Store, caller: Caller, hello: Hello, held: Vector | None) -> None:
+        # a matching digest proves the child holds what we hold of the shared feeds: a quiet sync (no pull)
+        # must bring its backlog to 0, not leave the last pull's page counted as unsent
+        if held is not None:
+            state.record_peer_vector(store, caller.node, held)
+        if hello.own is not None:
+            state.record_own_heads(store, caller.node, hello.own, clock_ms())
+        elif held is not None:
+            state.record_own_heads(store, caller.node, held, clock_ms())
+
     def pull_hook(store: Store, caller: Caller, vector: Vector) -> None:
         state.record_peer_vector(store, caller.node, vector)
+        state.record_own_heads(store, caller.node, vector, clock_ms())
         if before_pull is not None:
             before_pull(store, caller, vector)
 
@@ -59,6 +71,7 @@ def parent_app(
         after_push=push_hook,
         before_pull=pull_hook,
         on_request=on_request,
+        after_hello=hello_hook,
     )
     app = Flask(name)
     app.config["JSON_AS_ASCII"] = False

@@ -1,7 +1,9 @@
 """Purging villagers' personal data from the laptop once the county holds the case (ARCHITECTURE §3).
 
 The county's receipts (`sync.receipt` in `county/<village>`) say up to which
-entry of `<village>/up` the county has committed, and when. A case filed here
+entry of `<village>/up` the county has committed, and when; only those whose
+hash matches this laptop's entry count (`sanji_node.branch`), so a case a
+restored laptop wrote on another branch keeps its personal data here. A case filed here
 whose entry a receipt covers, older than the county's rule allows, loses its
 personal data on this laptop: the entry body (sealed anyway) is emptied by the
 store, and the case's `case_pii` row is cleared. The hash chain, the state and
@@ -15,7 +17,7 @@ from typing import Any
 from sanji_domain import commands, pii
 from sync_protocol.sqlite_store import Store
 
-from .state import receipt_marks
+from .branch import receipted_marks
 
 
 def rule(store: Store) -> pii.PurgeRule:
@@ -28,11 +30,13 @@ def candidates(store: Store, node: str) -> list[pii.PurgeCandidate]:
     The time is that of the first county receipt that covers the case's entry (`receipt_times`, folded
     from the receipts as they arrive).
     """
+    up = f"{node}/up"
+    mark = receipted_marks(store, node).get(up, 0)  # receipts on this laptop's own branch only
     rows = store.conn.execute(
         "SELECT c.case_id, c.feed, c.seq, (SELECT MIN(r.at_ms) FROM receipt_times r WHERE r.feed = c.feed "
-        "AND r.seq >= c.seq) FROM cases c JOIN case_pii p ON p.case_id = c.case_id "
+        "AND r.seq >= c.seq AND r.seq <= ?) FROM cases c JOIN case_pii p ON p.case_id = c.case_id "
         "WHERE c.feed = ? AND c.origin_case_id IS NULL AND p.purged_ms IS NULL ORDER BY c.seq",
-        (f"{node}/up",),
+        (mark, up),
     ).fetchall()
     return [(case_id, feed, seq, at_ms) for case_id, feed, seq, at_ms in rows]
 
@@ -59,7 +63,7 @@ def purge_due(store: Store, node: str, now_ms: int) -> int:
     if not due:
         return 0
     up = f"{node}/up"
-    bound = receipt_marks(store, node).get(up, 0)
+    bound = receipted_marks(store, node).get(up, 0)
     store.purge_bodies(up, [seq for _, _, seq, _ in due], r.describe(), bound=bound)
     with store.db.atomic():
         store.conn.executemany(

@@ -84,6 +84,34 @@ def m005_receipt_times(db: sqlite_utils.Database) -> None:
     )
 
 
+@node_migrations()
+def m006_peer_own_heads(db: sqlite_utils.Database) -> None:
+    """A child's heads of the feeds it writes, as it last said (hello or pull): what waits on it to go up."""
+    db.execute(
+        "CREATE TABLE peer_own_heads (node TEXT NOT NULL, feed TEXT NOT NULL, seq INTEGER NOT NULL, "
+        "at_ms INTEGER NOT NULL, PRIMARY KEY (node, feed)) WITHOUT ROWID"
+    )
+    db.execute("ALTER TABLE peers ADD COLUMN own_heads_ms INTEGER")  # when it last said (it may write nothing yet)
+
+
+@node_migrations()
+def m007_branch_marks(db: sqlite_utils.Database) -> None:
+    """Receipts and acks that count only on this node's own branch (sanji_node.branch): keep their hashes."""
+    db.execute("ALTER TABLE receipt_times ADD COLUMN hash BLOB")
+    db.execute("CREATE TABLE ack_marks (feed TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute(
+        "INSERT INTO ack_marks (feed, seq) SELECT a.feed, a.seq FROM parent_acks a "
+        "JOIN entries e ON e.feed = a.feed AND e.seq = a.seq WHERE e.hash = a.hash"
+    )
+
+
+def _receipt_hash(value: dict[str, Any]) -> bytes | None:
+    try:
+        return bytes.fromhex(value["hash"]) if isinstance(value.get("hash"), str) else None
+    except ValueError:
+        return None
+
+
 def fold_receipts(db: sqlite_utils.Database, entries: list[Entry]) -> None:
     """Keep `receipt_marks` and `receipt_times` in step with the receipts, in the same transaction."""
     receipts = [e for e in entries if e.kind == KIND_RECEIPT and isinstance(e.value, dict)]
@@ -94,8 +122,8 @@ def fold_receipts(db: sqlite_utils.Database, entries: list[Entry]) -> None:
             [(e.key, e.value["seq"]) for e in receipts],
         )
         db.conn.executemany(
-            "INSERT OR IGNORE INTO receipt_times (feed, seq, at_ms) VALUES (?, ?, ?)",
-            [(e.key, e.value["seq"], e.hlc // 1000) for e in receipts],
+            "INSERT OR IGNORE INTO receipt_times (feed, seq, at_ms, hash) VALUES (?, ?, ?, ?)",
+            [(e.key, e.value["seq"], e.hlc // 1000, _receipt_hash(e.value)) for e in receipts],
         )
 
 
@@ -128,12 +156,20 @@ def open_store(
             fold(db, entries)
 
     store = Store(data.db_path, fold=folds, seal=sealer)
+    tables = set(store.db.table_names())
     node_migrations.apply(store.db)
     upgrading = "nodes" not in store.db.table_names() and store.count() > 0
     domain_migrations.apply(store.db)
     if upgrading:  # entries stored before the domain tables existed: fold them once
         with store.db.atomic():
             refold_all(store.db, domain, [e for f in store.vector() for e in store.entries(f) if e.value is not None])
+    elif sealer is not None and "nodes" in tables:
+        # sealed bodies: the migrations could not read what the new tables need from the entries
+        kinds = ({"case.number"} if "case_numbers" not in tables else set()) | (
+            {KIND_RECEIPT} if "ack_marks" not in tables else set()
+        )
+        if kinds:
+            _refold_sealed(store, domain, kinds)
     if extra is not None:
         extra(store)
     if store.trust_or_none() is None:
@@ -141,6 +177,19 @@ def open_store(
     if store.node_id is None:
         store.set_node(config.node_id)
     return store
+
+
+def _refold_sealed(store: Store, domain: DomainFold, kinds: set[str]) -> None:
+    """Once, after an upgrade: fill `case_numbers` and the receipts' hashes from a laptop's sealed entries."""
+    marks = ",".join("?" * len(kinds))
+    feeds = [r[0] for r in store.conn.execute(f"SELECT DISTINCT feed FROM entries WHERE kind IN ({marks})", [*kinds])]
+    found = [e for f in feeds for e in store.entries(f) if e.kind in kinds and isinstance(e.value, dict)]
+    with store.db.atomic():
+        domain(store.db, [e for e in found if e.kind != KIND_RECEIPT])
+        store.conn.executemany(
+            "UPDATE receipt_times SET hash = ? WHERE feed = ? AND seq = ? AND hash IS NULL",
+            [(_receipt_hash(e.value), e.key, e.value.get("seq")) for e in found if e.kind == KIND_RECEIPT],
+        )
 
 
 def set_state(store: Store, **values: Any) -> None:
@@ -164,6 +213,13 @@ def record_acks(store: Store, vector: Vector, now_ms: int) -> None:
             "WHERE excluded.seq >= parent_acks.seq",
             [(f, seq, h, now_ms) for f, (seq, h) in vector.items()],
         )
+        # the highest seq seen acked with *our* hash there (sanji_node.branch): a later ack for the other
+        # branch of a forked feed, or for seqs a restored laptop does not hold, does not lower it
+        store.conn.executemany(
+            "INSERT INTO ack_marks (feed, seq) SELECT e.feed, e.seq FROM entries e WHERE e.feed = ? AND e.seq = ? "
+            "AND e.hash = ? ON CONFLICT (feed) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            [(f, seq, h) for f, (seq, h) in vector.items()],
+        )
 
 
 def parent_acks(store: Store) -> dict[str, int]:
@@ -171,7 +227,7 @@ def parent_acks(store: Store) -> dict[str, int]:
 
 
 def record_peer_vector(store: Store, node: str, vector: Vector) -> None:
-    """What a child said it holds (at its last pull): the base of its backlog."""
+    """What a child holds, as it last said (its pull, or a hello whose digest matched): the base of its backlog."""
     with store.db.atomic():
         store.conn.execute("DELETE FROM peer_vectors WHERE node = ?", (node,))
         store.conn.executemany(
@@ -186,8 +242,31 @@ def peer_vector(store: Store, node: str) -> Vector:
     return {f: (seq, bytes(h)) for f, seq, h in rows}
 
 
+def record_own_heads(store: Store, node: str, vector: Vector, now_ms: int) -> None:
+    """What a child said it holds of the feeds it writes (only those: the rest of a claim is not kept)."""
+    mine = [(node, f, seq, now_ms) for f, (seq, _h) in vector.items() if f.split("/", 1)[0] == node]
+    with store.db.atomic():
+        store.conn.execute("DELETE FROM peer_own_heads WHERE node = ?", (node,))
+        store.conn.executemany("INSERT INTO peer_own_heads (node, feed, seq, at_ms) VALUES (?, ?, ?, ?)", mine)
+        store.conn.execute("UPDATE peers SET own_heads_ms = ? WHERE node = ?", (now_ms, node))
+
+
+def waiting_on(store: Store, node: str) -> tuple[int, int] | None:
+    """(entries, at_ms): what `node` held of its own feeds and this node did not, as the child last said (hello
+    or pull); None if it never said."""
+    said = store.conn.execute("SELECT own_heads_ms FROM peers WHERE node = ?", (node,)).fetchone()
+    if said is None or said[0] is None:
+        return None
+    rows = store.conn.execute(
+        "SELECT h.seq, COALESCE(f.seq, 0) FROM peer_own_heads h LEFT JOIN feeds f ON f.feed = h.feed WHERE h.node = ?",
+        (node,),
+    ).fetchall()
+    return sum(max(0, seq - held) for seq, held in rows), int(said[0])
+
+
 def backlog(store: Store, node: str, should_hold: Callable[[str], bool]) -> tuple[int, int | None]:
-    """Entries this node holds that `node` should hold but had not at its last pull, and the oldest one's hlc."""
+    """Entries this node holds that `node` should hold but had not as it last said (a matching hello or a
+    pull), and the oldest one's hlc."""
     theirs = dict(store.conn.execute("SELECT feed, seq FROM peer_vectors WHERE node = ?", (node,)).fetchall())
     count, oldest = 0, None
     for feed, seq in store.conn.execute("SELECT feed, seq FROM feeds").fetchall():

@@ -16,12 +16,13 @@ from sync_protocol import routing, session
 from sync_protocol.batches import decode_page, encode_page
 from sync_protocol.errors import SyncError
 from sync_protocol.http_client import ParentClient
+from sync_protocol.membership import Directory
 from sync_protocol.planning import restrict
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status
 from sync_protocol.verify_pool import VerifyPool
 
-from . import state
+from . import branch, state
 
 Progress = Callable[[str, int, int], None]  # phase, done, total (total 0 if unknown)
 
@@ -36,6 +37,8 @@ class SyncReport:
     recovered: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     forked: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # batches the parent keeps for review (fork, quarantine)
+    stranded: int = 0  # own entries on a forked or frozen own feed that no parent holds (sanji_node.branch)
     requests: int = 0
     elapsed_s: float = 0.0  # the session's own duration, measured in this process
 
@@ -49,10 +52,39 @@ class SyncReport:
         if self.recovered:
             parts.append("已从上级恢复本机日志: " + ", ".join(self.recovered))
         if self.forked:
-            parts.append("本机日志与上级不一致（分叉，已报上级待审）: " + ", ".join(self.forked))
+            parts.append("本机日志与上级不一致（分叉）: " + ", ".join(self.forked))
         if self.refused:
             parts.append(f"被拒绝 {len(self.refused)} 批")
+        if self.held:
+            parts.append(f"上级暂扣待审 {len(self.held)} 批")
         return "；".join(parts)
+
+    @property
+    def ok(self) -> bool:
+        """True if nothing of this node's was refused or held for review, and nothing is stranded."""
+        return not (self.forked or self.refused or self.held or self.stranded)
+
+    def problem(self) -> str:
+        """What went wrong, in Chinese first, with the count and what to do; "" if nothing did."""
+        out = []
+        if self.forked or self.stranded:
+            out.append(
+                f"本机有 {self.stranded} 条数据与乡镇记录不一致（分叉，常见原因：本机从旧备份恢复后又录入了办件）。"
+                "乡镇已记下两份不同的记录，暂不接收本机这部分数据和之后新录入的数据；"
+                "这些数据已在本机保存，不会丢失。请联系县级信息管理员处理，处理之前不要重装、恢复或删除本机的数据目录。"
+            )
+        held = [h for h in self.held if h.split(" ", 1)[0] not in self.forked]  # a fork is said above
+        if held:
+            out.append(
+                f"上级暂扣了 {len(held)} 批数据待审核（隔离）：{held[0]}。"
+                "这些数据已在本机保存；请把这段提示告诉县级信息管理员。"
+            )
+        if self.refused:
+            out.append(
+                f"有 {len(self.refused)} 批数据被拒收：{self.refused[0]}。"
+                "这些数据已在本机保存；请把这段提示告诉县级信息管理员。"
+            )
+        return "\n".join(out)
 
 
 def sync_once(
@@ -75,7 +107,7 @@ def sync_once(
     state.set_state(store, last_attempt_ms=clock_ms())
     directory = store.directory()
     shared = session.shared(node_id, parent_id, directory)
-    reply = client.hello(session.Hello.of(store.vector(), shared))
+    reply = client.hello(session.Hello.of(store.vector(), shared, node_id))
     record_acks = state.record_acks if is_parent else (lambda *_: None)  # a fallback's holdings are not the parent's
     record_acks(store, reply.own, clock_ms())
     report.recovered = session.must_recover(store.vector(), reply.own)
@@ -105,8 +137,14 @@ def sync_once(
             report.pushed_batches += len(page)
             report.pushed_entries += sum(r.count for r in page)
             report.refused += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.refused]
+            report.held += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.results if r.status in HELD]
             record_acks(store, pushed.vector, clock_ms())
             note("push", report.pushed_entries, total)
+        found_here: set[str] = set()
+
+        def own(feed: str) -> bool:  # a feed this node writes
+            return feed.split("/", 1)[0] == node_id
+
         while True:
             before = restrict(store.vector(), shared)
             data, more = client.pull(before, max_page_bytes)
@@ -119,8 +157,12 @@ def sync_once(
                 f"{o.feed} {o.first}..{o.last}: {o.reason}"
                 for v in verdicts
                 for o in v.outcomes
-                if o.error and o.status is not Status.FORK
+                # (the parent's copy of a feed we write, held here after a fork: that is the fork, said below)
+                if o.error and o.status is not Status.FORK and not (own(o.feed) and o.status is Status.QUARANTINED)
             ]
+            # the parent holds more of a feed we write than we do, and it does not continue ours: a laptop
+            # restored from an old copy wrote on offline (the store froze the feed here, both kept)
+            found_here |= {o.feed for v in verdicts for o in v.outcomes if o.status is Status.FORK and own(o.feed)}
             note("pull", report.pulled_entries, 0)
             moved = restrict(store.vector(), shared) != before
             # the page may have brought membership (this node's own, on a first sync): what both ends
@@ -129,10 +171,40 @@ def sync_once(
             if not more or not batches or not moved:
                 # done, or a page that moved nothing (e.g. all quarantined): stop rather than loop
                 break
+        if found_here - set(report.forked):
+            _push_branch(store, client, report, sorted(found_here - set(report.forked)), node_id, parent_id, directory)
+    report.stranded = sum(branch.stranded(store, node_id).values())
     report.requests = client.requests - start_requests
     report.elapsed_s = round(time.perf_counter() - started, 4)
     state.set_state(store, last_success_ms=clock_ms(), last_error="", last_report=report.summary())
     return report
+
+
+HELD = {Status.FORK.value, Status.QUARANTINED.value}
+
+
+def _push_branch(
+    store: Store,
+    client: ParentClient,
+    report: SyncReport,
+    feeds: list[str],
+    node_id: str,
+    parent_id: str,
+    directory: Directory,
+) -> None:
+    """Send our branch of forked own feeds from the last seq the parent holds with our hash, so the parent
+    records the fork (both histories, the feed frozen there) as it does when the fork shows at push."""
+    marks = branch.held_marks(store, node_id)
+    theirs = {f: (marks.get(f, 0), b"") for f in feeds}
+    pages = store.plan(theirs, lambda f: f in theirs and routing.may_push(node_id, parent_id, f, directory))
+    for page in pages:
+        pushed = client.push(encode_page([store.read_batch(r) for r in page]))
+        report.pushed_batches += len(page)
+        report.pushed_entries += sum(r.count for r in page)
+        report.held += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.results if r.status in HELD]
+    report.forked += feeds
+    forked = {f for f in state.get_state(store).get("forked_feeds", "").split(",") if f}
+    state.set_state(store, forked_feeds=",".join(sorted(forked | set(feeds))))
 
 
 def diverged_feeds(store: Store, theirs: dict[str, tuple[int, bytes]]) -> list[str]:

@@ -21,6 +21,7 @@ from sanji_domain.views import Opener
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
 
+from . import backup
 from .config import DataDir, NodeConfig
 
 T = TypeVar("T")
@@ -46,10 +47,13 @@ def now_ms() -> int:
 class Workspace:
     """A node, its store (opened once) and who is working: the argument of every user action."""
 
-    def __init__(self, node: LocalNode, *, store: Store | None = None) -> None:
+    def __init__(self, node: LocalNode, *, store: Store | None = None, offline: bool = False) -> None:
         self.node = node
         self.config = node.config
         self.store = store if store is not None else node.open_store()
+        # the user chose to write although this node, restored from a backup, has not yet
+        # spoken to its parent (`case new --offline`): the writes are recorded in the mark
+        self.offline = offline
         self._lock = threading.RLock()
 
     @property
@@ -75,11 +79,16 @@ class Workspace:
     def write(self, build: Callable[[Any, Actor], Command | list[Command]], person: str | None = None) -> list[Command]:
         """Build the command(s) from the folded state and append them: one commit per feed, all or nothing."""
         with self._lock:
+            backup.check_may_write(self.config, offline=self.offline)  # a restored node: a dict lookup
             built = build(self.store.conn, self.actor(person))
             cmds = built if isinstance(built, list) else [built]
+            written = []
             for cmd in cmds:
                 if cmd.records:
-                    self.store.append(self.node.key, cmd.feed, cmd.records)
+                    entries, _ = self.store.append(self.node.key, cmd.feed, cmd.records)
+                    written.append((cmd.feed, entries[0].seq, entries[-1].seq))
+            if self.offline:
+                backup.note_offline_writes(self.node.data, self.config, written, now_ms())
             return cmds
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from .auth import Caller, NonceCache, verify_request
 from .batches import decode_page_prefix, encode_page, peek_feed
 from .errors import AuthorizationError, ProtocolError, SyncError
 from .limits import DEFAULT_LIMITS, Limits
-from .planning import Vector
+from .planning import Vector, restrict
 from .sqlite_store import Store
 from .verify import Verdict
 from .verify_pool import VerifyPool
@@ -53,6 +53,9 @@ class SyncContext:
     after_push: Callable[[Store, Caller, list[Verdict]], None] | None = None
     before_pull: Callable[[Store, Caller, Vector], None] | None = None
     on_request: Callable[[Store, Caller, str], None] | None = None
+    # after a hello: the hello, and the caller's vector of the shared feeds when the digests matched (it holds
+    # exactly what this node holds of them), else None
+    after_hello: Callable[[Store, Caller, session.Hello, Vector | None], None] | None = None
 
 
 def error_response(err: SyncError) -> tuple[Response, int]:
@@ -136,7 +139,11 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
         c = caller(raw, "hello")
         s = store()
         msg = session.Hello.decode(raw)
-        reply = session.answer_hello(msg, s.vector(), session.shared(c.node, ctx.node_id, s.directory()), c.node)
+        vector = s.vector()
+        shared = session.shared(c.node, ctx.node_id, s.directory())
+        reply = session.answer_hello(msg, vector, shared, c.node)
+        if ctx.after_hello is not None:
+            ctx.after_hello(s, c, msg, restrict(vector, shared) if reply.match else None)
         return Response(reply.encode(), mimetype="application/json")
 
     @bp.post("/sync/push")

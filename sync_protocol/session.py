@@ -4,10 +4,13 @@ Pure: the shapes of the JSON messages, their checks, and the rules that decide
 what each side sends. The HTTP adapters (`http_api`, `http_client`) move them.
 
 1. `hello`: the child sends the digest of its vector restricted to the feeds
-   both should hold. Equal digests: done — a no-op sync is this one request.
-   Otherwise the parent answers with its restricted vector. Either way it also
-   names the newest head it holds of each feed the child authors, so a laptop
-   restored from an old backup learns that it must recover before it writes.
+   both should hold, and its heads of the feeds it writes (`own`: what waits on
+   it to go up, as the parent reports it to the county). Equal digests: done —
+   a no-op sync is this one request, and the parent knows the child holds
+   what it holds of the shared feeds. Otherwise the parent answers with its
+   restricted vector. Either way it also names the newest head it holds of
+   each feed the child authors, so a laptop restored from an old backup
+   learns that it must recover before it writes.
 2. `push`: the child sends pages of what the parent lacks (upward first: cases
    are the precious data); the parent answers each page with what happened to
    every batch and its heads of the pushed feeds (已送达: held by the parent).
@@ -63,18 +66,26 @@ def _decode(data: bytes, fields: set[str], what: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Hello:
     digest: bytes
+    # the child's heads of the feeds it writes (and the parent should hold): what waits on it to go up is
+    # these minus what the parent holds. Optional on the wire: a parent that predates it ignores the field.
+    own: Vector | None = None
 
     @classmethod
-    def of(cls, vector: Vector, shared_feeds: Callable[[str], bool]) -> Hello:
-        return cls(digest(restrict(vector, shared_feeds)))
+    def of(cls, vector: Vector, shared_feeds: Callable[[str], bool], author: str | None = None) -> Hello:
+        mine = None if author is None else restrict(vector, lambda f: shared_feeds(f) and own(author)(f))
+        return cls(digest(restrict(vector, shared_feeds)), mine)
 
     def encode(self) -> bytes:
-        return canonical.encode({"digest": self.digest.hex(), "v": SESSION_VERSION})
+        msg: dict[str, Any] = {"digest": self.digest.hex(), "v": SESSION_VERSION}
+        if self.own is not None:
+            msg["own"] = vector_to_wire(self.own)
+        return canonical.encode(msg)
 
     @classmethod
     def decode(cls, data: bytes) -> Hello:
         msg = _decode(data, {"digest"}, "hello")
-        return cls(canonical.hex_bytes(msg["digest"], 32, "hello digest"))
+        own_heads = None if msg.get("own") is None else vector_from_wire(msg["own"])
+        return cls(canonical.hex_bytes(msg["digest"], 32, "hello digest"), own_heads)
 
 
 @dataclass(frozen=True)

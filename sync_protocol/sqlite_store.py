@@ -143,6 +143,25 @@ def m002_purged(db: sqlite_utils.Database) -> None:
     )
 
 
+def _damaged_bundle(name: str, e: BundleError) -> BundleError:
+    detail = e.message.replace(f"{name}: ", "", 1).replace(name, "the file")  # the file is named once, first
+    return BundleError(
+        f"数据包 {name} 已损坏或不完整（可能没有拷完），无法导入；本机数据没有改动 ({detail})",
+        hint="请在导出数据包的电脑上重新导出一份，等提示“已写出数据包”后再拔 U 盘，拷好后再导入；"
+        "仍然不行时请联系县级信息管理员" + (f" ({e.hint})" if e.hint else ""),
+    )
+
+
+FROZEN_HINT = (
+    "已有的数据都保存在本机，不会丢失。请联系县级信息管理员处理分叉；处理之前不要重装、恢复或删除本机的数据目录"
+)
+
+
+def frozen_message(feed: str) -> str:
+    """A write refused on a feed frozen after a fork (typically a laptop restored from an old copy)."""
+    return f"日志 {feed} 与上级记录不一致（分叉），已冻结，不能再写入 (feed {feed} is frozen after a fork)"
+
+
 @dataclass(frozen=True)
 class Trust:
     """The trust anchor a node is given at enrolment."""
@@ -483,7 +502,7 @@ class Store:
         try:
             local = self.local_feed(feed)
             if local is not None and local.frozen:
-                raise SequenceError(f"feed {feed} is frozen after a fork", hint="the county must review the fork first")
+                raise SequenceError(frozen_message(feed), hint=FROZEN_HINT)
             directory = self.directory()
             author = directory.check_author(fid)
             if author.key.raw != key.public.raw:
@@ -747,19 +766,28 @@ class Store:
         node's signature; then its batches go through the same verification as
         the network path, in one transaction. Importing it again changes nothing.
         """
-        info = check_bundle(src, name=name, limits=self.limits)
+        try:
+            info = check_bundle(src, name=name, limits=self.limits)
+        except BundleError as e:
+            raise _damaged_bundle(name, e) from e
         if info.header.county != self.county:
             raise BundleError(
-                f"{name} was made in county {info.header.county}; this node belongs to county {self.county}"
+                f"数据包 {name} 是别的县的，不能导入 ({name} was made in county {info.header.county}; "
+                f"this node belongs to county {self.county})",
+                hint="确认拿的是本县乡镇或县里导出的数据包",
             )
         directory = self.directory()
         member = directory.get(info.header.source)
         if member is None:
             raise BundleError(
-                f"{name} comes from {info.header.source!r}, which is not enrolled in this county",
-                hint="sync the county's membership first, or check the file's origin",
+                f"数据包 {name} 来自未注册的节点 {info.header.source}，不能导入 "
+                f"({name} comes from {info.header.source!r}, which is not enrolled in this county)",
+                hint="先联网同步一次（取得县里的节点名单），或确认数据包的来源",
             )
-        info.verify(member.key, name=name)
+        try:
+            info.verify(member.key, name=name)
+        except BundleError as e:
+            raise _damaged_bundle(name, e) from e
         src.seek(0)
         verdicts: list[Verdict] = []
         self._begin()
@@ -772,9 +800,10 @@ class Store:
                     if not v.ok:
                         err = v.first_error()
                         raise BundleError(
-                            f"{name}: batch {len(verdicts) + 1} ({v.feed or 'unreadable'}) was refused: "
-                            f"{err.message if err else 'rejected'}; nothing from this bundle was imported",
-                            hint="ask the source node for a new bundle",
+                            f"数据包 {name} 中第 {len(verdicts) + 1} 批数据没有通过校验，整个数据包都没有导入，"
+                            f"本机数据没有改动 ({name}: batch {len(verdicts) + 1} ({v.feed or 'unreadable'}) "
+                            f"was refused: {err.message if err else 'rejected'}; nothing from this bundle was imported)",
+                            hint="请在导出它的电脑上重新导出一份；仍然不行时，把这段提示告诉县级信息管理员",
                         )
                     verdicts.append(v)
             self.conn.commit()
@@ -809,9 +838,7 @@ class Store:
                 local = self.local_feed(feed)
                 top = local.seq if local else 0
                 if local is not None and local.frozen:
-                    raise StoreError(
-                        f"feed {feed} is frozen after a fork", hint="the county must review the fork first"
-                    )
+                    raise StoreError(frozen_message(feed), hint=FROZEN_HINT)
                 if bound is not None:
                     top = min(top, bound)
                 if wanted[0] < 1 or wanted[-1] > top:

@@ -3,9 +3,9 @@
 `overview` gives one row per village of this township (the directory's
 children): its name, who is on duty today (值班表), when its laptop last
 reached the township (the `peers` row the sync API keeps), what was still
-waiting on the laptop as last reported (its own feeds, by the vector it sent
-at its last pull, against what the township holds of them), and its open and
-overdue cases.
+waiting on the laptop as last reported (its own feeds' heads in its last hello
+or pull, against what the township holds of them), and its open and overdue
+cases.
 
 `statistics` is `actions.statistics` by village or by month, with the
 villages that have no case yet included (0 and —), so a quiet village shows up
@@ -63,12 +63,17 @@ def overview(ws: Workspace, *, today: date) -> list[dict[str, Any]]:
         out = []
         for node, name, division, revoked in rows:
             seen = peers.get(node)
-            reported = state.peer_vector(store, node)
-            on_laptop = sum(
-                max(0, seq - held.get(feed, (0, b""))[0])
-                for feed, (seq, _h) in reported.items()
-                if feed_of(feed).author == node
-            )
+            said = state.waiting_on(store, node)  # its own feeds as it last said (hello or pull)
+            if said is None:  # it last spoke before hellos carried its heads: its last pull's vector
+                reported = state.peer_vector(store, node)
+                said = (
+                    sum(
+                        max(0, seq - held.get(feed, (0, b""))[0])
+                        for feed, (seq, _h) in reported.items()
+                        if feed_of(feed).author == node
+                    ),
+                    0,
+                )
             c = counts.get(node, {})
             roster_row = duty.get(node)
             out.append(
@@ -81,8 +86,9 @@ def overview(ws: Workspace, *, today: date) -> list[dict[str, Any]]:
                     "substitute": (roster_row["替岗人员"] or None) if roster_row else None,
                     "last_seen_ms": seen[0] if seen else None,
                     "last_action": seen[1] if seen else None,
-                    "reported": bool(seen and seen[3]),  # it pulled here at least once (its vector may be empty)
-                    "waiting_on_laptop": on_laptop if seen and seen[3] else None,
+                    # it said what it holds here at least once: a hello with its heads, or a pull
+                    "reported": bool(seen and (said[1] or seen[3])),
+                    "waiting_on_laptop": said[0] if seen and (said[1] or seen[3]) else None,
                     "open": c.get("open", 0),
                     "overdue": c.get("overdue_open", 0),
                     "warned": sum((c.get("warnings") or {}).get(w, 0) for w in ("预警", "黄牌")),

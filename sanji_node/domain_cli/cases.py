@@ -176,7 +176,7 @@ def _add_new(case: click.Group, load: Loader, prepare: Prepare | None) -> None:
         node = load(data_dir)
         if prepare is not None:
             prepare(node, offline)  # a village first recovers its own feed from the township
-        with Workspace(node) as ws:
+        with Workspace(node, offline=offline) as ws:  # offline: a restored node writes before checking
             made = actions.file_cases(ws, data if many else [data], person=person)
         emit(as_json, made if many else made[0], "\n".join(_filed_line(c) for c in made))
 

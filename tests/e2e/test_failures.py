@@ -130,8 +130,10 @@ def test_an_offline_restore_forks_and_the_fork_is_quarantined_and_shown(small: C
             p.unlink()
     backup.rename(v11.data / "node.sqlite")
     log_cases(c, "v11", 2)  # offline: nobody to ask, and it writes another seq 1 and 2
-    report = c.json("v11", "sync")
-    assert report["forked"] == ["v11/up"]
+    out = c.run("v11", "sync", "--json", check=False)
+    assert out.returncode == 2  # never a success while the laptop's entries are held for review
+    report = json.loads(out.stdout)
+    assert report["forked"] == ["v11/up"] and report["stranded"] == 2
     assert "分叉" in c.run("v11", "status").stdout
     with c.store("t1") as t1:
         forks = t1.forks()
@@ -139,7 +141,7 @@ def test_an_offline_restore_forks_and_the_fork_is_quarantined_and_shown(small: C
         assert "v11/up" in t1.frozen_feeds()
         kept = [e.key for e in t1.entries("v11/up")]
     log_cases(c, "v11", 1)  # later writes of the forked laptop are held for review, not applied
-    c.run("v11", "sync")
+    assert c.run("v11", "sync", check=False).returncode == 2
     with c.store("t1") as t1:
         assert [e.key for e in t1.entries("v11/up")] == kept  # nothing of the other history applied
         (fork,) = t1.forks()

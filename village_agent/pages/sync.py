@@ -47,6 +47,7 @@ def facts(v: Village) -> dict[str, Any]:
     view = sync_view(v.node.status(), v.scheduler, v.monitor)
     view["cases_not_sent"] = sum(1 for c in view["cases"] if not c["held_by_parent"])
     view["cases_not_receipted"] = sum(1 for c in view["cases"] if not c["receipted_by_county"])
+    view["cases_stranded"] = sum(1 for c in view["cases"] if c.get("stranded"))
     view["has_job"] = v.scheduler is not None and v.serving
     view["next_in"] = _from_now(view["next_attempt_ms"])
     view["last_summary"] = without_glosses(view["last_summary"])
