@@ -106,6 +106,13 @@ def test_restored_then_used_offline_says_so_and_shows_no_receipt(c: Cluster) -> 
     assert "已先从乡镇恢复" not in refused.stderr
     township = c.json("t1", "status")
     assert [f["feed"] for f in township["forks"]] == ["v11/up"]  # both histories kept there for review
+
+    def county_sees_the_fork() -> bool:  # reported by the township (node.contact) with its next sync
+        return {r["node"]: r for r in c.json("county", "nodes")["nodes"]}["v11"]["forks_count"] >= 1
+
+    wait_for(county_sees_the_fork, "the fork to reach the county with the township's next sync", step=0.5)
+    line = next(x for x in c.run("county", "nodes").stdout.splitlines() if x.startswith("v11 "))
+    assert "[分叉" in line and "梅花村" in line
     village = c.start("v11", "--no-browser", "--sync-interval", "3600")  # the agent's pages and local API
     try:
         api = requests.get(f"{village.url}/api/v1/status", timeout=10).json()

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, send_file, session, url_for
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 
 from sanji_domain.commands import CST
 from sanji_node.actions.sync_status import sync_view
-from sanji_node.bundles import import_report
 from sanji_node.web import workspace
 from sanji_node.web.auth import require
+from sanji_node.web.bundles import ImportForm, bundle_download, import_upload
 from sanji_node.web.case_form import without_glosses
 from sanji_node.workspace import now_ms
-from sync_protocol.errors import SyncError
 
 from ..app import Village
 from .common import village, village_name
@@ -28,17 +22,6 @@ bp = Blueprint("sync", __name__, url_prefix="/sync")
 
 REFRESH_S = 2  # the page reloads itself this often while a sync runs
 WAIT_FOR_START_MS = 60_000  # after 立即同步, keep refreshing until the run has ended (at most this long)
-
-
-class ImportForm(FlaskForm):  # type: ignore[misc]
-    bundle = FileField("数据包文件（.sjb）", validators=[FileRequired("请选择要导入的数据包文件")])
-
-
-def _file_name(uploaded: str | None) -> str:
-    """The uploaded file's own name (no folders, no control characters), or 数据包.sjb."""
-    base = (uploaded or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(c for c in base if c.isprintable() and c not in '<>:"|?*').strip(" .")
-    return base[:120] or "数据包.sjb"
 
 
 def facts(v: Village) -> dict[str, Any]:
@@ -127,12 +110,7 @@ def export() -> Any:
     workspace()
     v = village()
     assert v.node is not None
-    name = f"{village_name(v)}-上报-{datetime.now(CST):%Y%m%d-%H%M}.sjb"
-    with tempfile.TemporaryDirectory(prefix="sanji-bundle-") as tmp:
-        path = Path(tmp) / "bundle.sjb"
-        v.node.export_bundle(path)
-        data = path.read_bytes()
-    return send_file(io.BytesIO(data), mimetype="application/octet-stream", as_attachment=True, download_name=name)
+    return bundle_download(v.node, f"{village_name(v)}-上报-{datetime.now(CST):%Y%m%d-%H%M}.sjb")
 
 
 @bp.post("/import")
@@ -148,17 +126,6 @@ def import_bundle() -> Any:
             for e in errors:
                 flash(str(e), "error")
         return redirect(url_for(".index"))
-    upload = form.bundle.data
-    shown = _file_name(upload.filename)
-    with tempfile.TemporaryDirectory(prefix="sanji-bundle-") as tmp:
-        path = Path(tmp) / shown
-        upload.save(path)
-        try:
-            verdicts = v.node.import_bundle(path)
-        except SyncError as e:  # the CLI's words: 错误 … 建议 …, naming the file as the agent knows it
-            message = e.message.replace(str(path), shown)
-            flash(f"错误: {message}" + (f"。建议: {e.hint}" if e.hint else ""), "error")
-            return redirect(url_for(".index"))
-    _, text = import_report(shown, verdicts)
-    flash(text, "success")
+    ok, text = import_upload(v.node, form.bundle.data)
+    flash(text, "success" if ok else "error")
     return redirect(url_for(".index"))
