@@ -56,6 +56,15 @@ def import_upload(node: BundleNode, upload: Any) -> tuple[bool, str]:
     return True, import_report(shown, verdicts)[1]
 
 
+def import_posted(node: BundleNode) -> list[tuple[str, str]]:
+    """The posted `ImportForm`'s bundle imported: the flash messages to show, as (category, text)."""
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return [("error", str(e)) for errors in form.errors.values() for e in errors]
+    ok, text = import_upload(node, form.bundle.data)
+    return [("success" if ok else "error", text)]
+
+
 def bundle_download(node: BundleNode, name: str, *, for_node: str | None = None) -> Any:
     """A bundle of what `for_node` (default: the parent) lacks, sent as a file download named `name`."""
     with tempfile.TemporaryDirectory(prefix="sanji-bundle-") as tmp:

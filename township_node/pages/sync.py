@@ -16,7 +16,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sanji_domain.commands import CST
 from sanji_node.actions.sync_status import sync_view
 from sanji_node.web.auth import require
-from sanji_node.web.bundles import ImportForm, bundle_download, import_upload
+from sanji_node.web.bundles import ImportForm, bundle_download, import_posted
 from sanji_node.web.case_form import without_glosses
 
 from .. import villages
@@ -54,16 +54,12 @@ def now() -> Any:
 def import_bundle() -> Any:
     """A bundle a village agent (or the county) brought on a USB stick."""
     t = township()
-    form = ImportForm()
     if t.node is None:
         abort(404)
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for e in errors:
-                flash(str(e), "error")
-        return redirect(url_for(".index"))
-    ok, text = import_upload(t.node, form.bundle.data)
-    flash(text, "success" if ok else "error")
+    messages = import_posted(t.node)
+    for category, text in messages:
+        flash(text, category)
+    ok = bool(messages) and messages[-1][0] == "success"
     if ok and t.schedule is not None:
         t.schedule.sync_now()  # store and forward: take it up to the county soon
     return redirect(url_for(".index"))

@@ -11,7 +11,7 @@ from sanji_domain.commands import CST
 from sanji_node.actions.sync_status import sync_view
 from sanji_node.web import workspace
 from sanji_node.web.auth import require
-from sanji_node.web.bundles import ImportForm, bundle_download, import_upload
+from sanji_node.web.bundles import ImportForm, bundle_download, import_posted
 from sanji_node.web.case_form import without_glosses
 from sanji_node.workspace import now_ms
 
@@ -120,12 +120,6 @@ def import_bundle() -> Any:
     workspace()
     v = village()
     assert v.node is not None
-    form = ImportForm()
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for e in errors:
-                flash(str(e), "error")
-        return redirect(url_for(".index"))
-    ok, text = import_upload(v.node, form.bundle.data)
-    flash(text, "success" if ok else "error")
+    for category, text in import_posted(v.node):
+        flash(text, category)
     return redirect(url_for(".index"))
