@@ -15,9 +15,10 @@ import click
 
 from sync_protocol.errors import KeyFileError
 
+from . import backup
 from .backup_cli import add_backup_commands
 from .bundles import import_report
-from .child import ChildNode, apply_county_feed, enrol
+from .child import ChildNode, apply_county_feed, enrol, recover_before_writing
 from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
 from .config import DataDir
 from .passphrase import change_passphrase
@@ -183,3 +184,21 @@ def status_text(s: dict[str, Any]) -> str:
     if s["quarantined"]:
         lines.append(f"  隔离待审: {s['quarantined']} 批")
     return "\n".join(lines)
+
+
+def recover_first(node: ChildNode, offline: bool) -> None:
+    """`case new`'s first step on a child: recover its own feeds from the parent (a laptop or PC restored
+    from an old copy continues its feeds instead of forking), unless the user chose `--offline`."""
+    restored = backup.must_check(node.config)
+    parent = backup.PARENT_NAMES.get(node.config.role, "上级")
+    recovered = [] if offline else recover_before_writing(node)
+    if restored and not offline:
+        click.echo(f"本机是从备份恢复的：已先与{parent}同步核对。", err=True)
+    if recovered:
+        click.echo(f"已先从{parent}恢复本机日志: {', '.join(recovered)}", err=True)
+    if restored and offline:
+        click.echo(
+            f"注意: 本机是从备份恢复的，还没有和{parent}核对过；这次离线登记已记在恢复标记里"
+            f"（若{parent}已有备份之后的记录，同步时会报分叉，须县级处理）。",
+            err=True,
+        )

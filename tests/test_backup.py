@@ -393,6 +393,14 @@ def test_a_restored_township_refuses_to_write_before_it_syncs(world: World, tmp_
                  input=json.dumps({**case, "agent": {}}, ensure_ascii=False))  # fmt: skip
     assert result.exit_code == 2 and "还没有和县级核对过" in result.stderr and "township-node sync" in result.stderr
     no_traceback(result)
+    # the county answers again: 窗口收件 on the command line syncs with the county first, then files
+    config.parent_url = DataDir(world.township).load().parent_url
+    data.save(config)
+    result = run(township_main, "case", "new", "--data", str(t), "--json", "-",
+                 input=json.dumps({**case, "agent": {}}, ensure_ascii=False))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "本机是从备份恢复的：已先与县级同步核对" in result.stderr
+    assert not backup.must_check(DataDir(t).load())
 
 
 def test_the_county_restores_with_a_warning_about_what_it_signed_after_the_backup(world: World, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from sanji_domain.errors import ValidationError
 from sanji_node import state
 from sanji_node.actions.sync_status import SyncMonitor
 from sanji_node.child import ChildNode
-from sanji_node.child_cli import add_child_commands, page_option
+from sanji_node.child_cli import add_child_commands, page_option, recover_first
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, started
 from sanji_node.config import DataDir
 from sanji_node.domain_cli import add_domain_commands
@@ -32,7 +32,7 @@ def main() -> None:
 
 
 add_child_commands(main, "township", default_port=8410)
-add_domain_commands(main, "township", ChildNode.load, prepare=lambda node, offline: None)
+add_domain_commands(main, "township", ChildNode.load, prepare=recover_first)
 
 
 @main.command(help="Serve the sync API to the villages and sync upstream on a schedule (Ctrl-C stops cleanly).")

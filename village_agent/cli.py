@@ -7,9 +7,9 @@ import webbrowser
 
 import click
 
-from sanji_node import backup, purge
-from sanji_node.child import ChildNode, recover_before_writing
-from sanji_node.child_cli import add_child_commands, page_option
+from sanji_node import purge
+from sanji_node.child import ChildNode
+from sanji_node.child_cli import add_child_commands, page_option, recover_first
 from sanji_node.cli import data_option, emit, handle_errors, json_option, now_ms
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.serving import serve as serve_app
@@ -25,20 +25,7 @@ def main() -> None:
 add_child_commands(main, "village", default_port=8420)
 
 
-def _recover(node: ChildNode, offline: bool) -> None:
-    """Before writing to its own feed, a restored laptop first recovers it from the township."""
-    restored = backup.must_check(node.config)
-    recovered = [] if offline else recover_before_writing(node)
-    if restored and not offline:
-        click.echo("本机是从备份恢复的：已先与乡镇同步核对。", err=True)
-    if recovered:
-        click.echo(f"已先从乡镇恢复本机日志: {', '.join(recovered)}", err=True)
-    if restored and offline:
-        click.echo("注意: 本机是从备份恢复的，还没有和乡镇核对过；这次离线登记已记在恢复标记里"
-            "（若乡镇已有备份之后的记录，同步时会报分叉，须县级处理）。", err=True)
-
-
-add_domain_commands(main, "village", ChildNode.load, prepare=_recover)
+add_domain_commands(main, "village", ChildNode.load, prepare=recover_first)
 
 
 @main.command(
