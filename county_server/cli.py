@@ -22,6 +22,7 @@ from sanji_node.serving import serve as serve_app
 from sync_protocol import routing
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, StoreError
+from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_NAME, KIND_REVOKE, check_county_code, check_name
 from sync_protocol.sqlite_store import Store
@@ -316,6 +317,124 @@ def revoke(data_dir: str, node: str, reason: str) -> None:
             [Record(KIND_REVOKE, node, {"last_valid": last_valid, "node": node, "reason": reason}, now_ms() * 1000)],
         )
     click.echo(f"已吊销节点 {node}（{reason}）。其后续写入将被隔离待审。")
+
+
+@main.command("forks", help="The forks the county knows of: node, feed, when found, entries on each branch, decision.")
+@data_option
+@json_option
+@handle_errors
+def forks_command(data_dir: str, as_json: bool) -> None:
+    with open_county_store(DataDir(data_dir)) as store:
+        rows = fork_rows(store)
+
+    def text() -> str:
+        if not rows:
+            return "县级没有记录到分叉。"
+        lines = [f"{'节点':<16}{'日志':<16}{'发现时间':<22}{'分叉处':>6}{'本级分支':>8}{'另一分支':>8}  处理"]
+        for r in rows:
+            other = "-" if r["other_branch_last_seq"] is None else str(r["other_branch_last_seq"])
+            done = f"已裁决（以第 {r['resolved_seq']} 条为准）" if r["resolved_seq"] else "待裁决"
+            found = fmt_ms(int(r["detected_at"] * 1000)) if r["detected_at"] else "经乡镇报告"
+            lines.append(
+                f"{r['node']:<16}{r['feed']:<16}{found:<22}{r['seq']:>6}{r['held_seq']:>8}{other:>8}  "
+                f"{r['name']} {done}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, {"forks": rows}, text)
+
+
+def fork_rows(store: Store) -> list[dict[str, Any]]:
+    """Forks recorded here, and forks a township reported for its villages (with no record here yet)."""
+    directory = store.directory()
+    vector = store.vector()
+    rows: list[dict[str, Any]] = []
+    for f in store.forks():
+        node = f["feed"].split("/")[0]
+        rows.append(
+            {
+                "node": node,
+                "name": directory.name_of(node),
+                "feed": f["feed"],
+                "seq": f["seq"],
+                "detected_at": f["detected_at"],
+                "held_seq": vector.get(f["feed"], (0, b""))[0],
+                "other_branch_last_seq": f["remote_last_seq"],
+                "resolved_seq": f["resolved_seq"],
+            }
+        )
+    seen = {r["node"] for r in rows}
+    for node, report in domain_contacts.reported(store.conn).items():
+        if node in seen or not report.get("forks"):
+            continue
+        feed = f"{node}/up"
+        rows.append(
+            {
+                "node": node,
+                "name": directory.name_of(node),
+                "feed": feed,
+                "seq": 0,
+                "detected_at": None,
+                "held_seq": vector.get(feed, (0, b""))[0],
+                "other_branch_last_seq": None,
+                "resolved_seq": store.resolved_at(feed) or None,
+            }
+        )
+    for r in store.resolutions():  # decided: the report of an open fork is gone, the decision stays listed
+        if r["feed"] in {x["feed"] for x in rows}:
+            continue
+        rows.append(
+            {
+                "node": r["node"],
+                "name": directory.name_of(r["node"]),
+                "feed": r["feed"],
+                "seq": 0,
+                "detected_at": None,
+                "held_seq": vector.get(r["feed"], (0, b""))[0],
+                "other_branch_last_seq": None,
+                "resolved_seq": r["seq"],
+            }
+        )
+    return rows
+
+
+@main.command(
+    "resolve-fork",
+    help="Resolve a fork of a node's feed: what the county holds is the feed; the node re-issues the rest after it.",
+)
+@data_option
+@click.argument("node")
+@click.option("--reason", required=True, help="why, e.g. 笔记本从旧备份恢复后离线登记")
+@click.option("--feed", default=None, help="the forked feed (default: the one the county knows, else NODE/up)")
+@handle_errors
+def resolve_fork(data_dir: str, node: str, reason: str, feed: str | None) -> None:
+    data, config, key = county(data_dir)
+    with open_county_store(data) as store:
+        m = store.directory().get(node)
+        if m is None or m.role == COUNTY:
+            raise StoreError(
+                f"没有已登记的乡镇或村节点 {node!r} (no enrolled township or village)", hint="见 `county-server nodes`"
+            )
+        if feed is None:
+            known = [f["feed"] for f in store.forks() if f["feed"].split("/")[0] == node and f["resolved_seq"] is None]
+            feed = known[0] if known else f"{node}/up"
+        held = store.vector().get(feed)
+        if held is None or held[0] == 0:
+            raise StoreError(
+                f"县级没有 {feed} 的任何数据，无法以县级数据为准裁决分叉 (the county holds nothing of {feed})",
+                hint="先让该节点的乡镇同步一次，再执行本命令",
+            )
+        seq, digest = held
+        body = resolution_body(node, feed, seq, digest, reason.strip())
+        store.append(key, f"{config.root_node}/{node}", [Record(KIND_FORK_RESOLVE, feed, body, now_ms() * 1000)])
+    click.echo(
+        f"已裁决 {directory_name(node, m.name)} 的日志 {feed} 分叉：以县级所存第 1–{seq} 条为准（{reason.strip()}）。"
+        "裁决经乡镇下发；该节点下次同步后解除冻结，并把另一分支上的办件重新登记上传。"
+    )
+
+
+def directory_name(node: str, name: str) -> str:
+    return f"{name}（{node}）" if name else node
 
 
 @main.command(help="Give an enrolled node a new display name (e.g. 梅花村): a node.name entry every node receives.")

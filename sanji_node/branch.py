@@ -34,9 +34,10 @@ def _own(feed: str, author: str) -> bool:
 
 
 def doubtful_feeds(store: Store, author: str) -> set[str]:
-    """Own feeds that are frozen here, forked here, or that a sync found diverged from the parent's."""
+    """Own feeds that are frozen here, forked here (and not yet decided by the county), or that a sync found
+    diverged from the parent's."""
     said = {f for f in state.get_state(store).get("forked_feeds", "").split(",") if f}
-    found = {f["feed"] for f in store.forks()} | set(store.frozen_feeds())
+    found = {f["feed"] for f in store.forks() if f["resolved_seq"] is None} | set(store.frozen_feeds())
     return {f for f in said | found if _own(f, author)}
 
 

@@ -20,7 +20,7 @@ from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Verdict
 from sync_protocol.verify_pool import VerifyPool
 
-from . import backup, branch, contacts, purge, state
+from . import backup, branch, contacts, purge, resolve, state
 from .bundles import write_bundle
 from .cli import now_ms
 from .config import DataDir, NodeConfig
@@ -185,6 +185,8 @@ class ChildNode:
                         is_parent=parent_id == self.config.parent,
                     )
                     state.set_state(store, last_parent=parent_id)
+                    if resolve.decided_own_forks(store, self.config.node_id):
+                        report = self._take_decision(store, client, parent_id, progress)
                     backup.clear_after_sync(self.data, self.config, now_ms())  # a restored node has now checked
                     if self.config.role == "village":  # the county's receipts may allow purging personal data
                         try:
@@ -199,6 +201,31 @@ class ChildNode:
                     client.close()
         assert last is not None
         raise last
+
+    def _take_decision(
+        self, store: Store, client: ParentClient, parent_id: str, progress: Progress | None
+    ) -> SyncReport:
+        """The county decided a fork of our own feed: set our branch aside, take the canonical one, re-issue."""
+        me = self.config.node_id
+        for feed in resolve.decided_own_forks(store, me):
+            resolve.set_aside(store, me, feed)
+
+        def once() -> SyncReport:
+            return sync_once(
+                store,
+                client,
+                node_id=me,
+                parent_id=parent_id,
+                pool=self.pool,
+                progress=progress,
+                max_page_bytes=self.page_bytes,
+                is_parent=parent_id == self.config.parent,
+            )
+
+        report = once()  # pulls the canonical branch: an ordinary continuation now
+        if resolve.reissue(store, self.key, self.config.division, now_ms() * 1000):
+            report = once()  # pushes the re-issued records
+        return report
 
     def status(self) -> dict[str, Any]:
         with self.open_store() as store:

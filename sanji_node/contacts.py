@@ -38,7 +38,7 @@ def figures(store: Store, node: str, *, with_backlog: bool = True) -> dict[str, 
         return None
     waiting = state.waiting_on(store, node)
     prefix = node + "/"
-    forks = sum(1 for f in store.forks() if f["feed"].startswith(prefix))
+    forks = sum(1 for f in store.forks() if f["feed"].startswith(prefix) and f["resolved_seq"] is None)
     quarantined = sum(
         q["last_seq"] - q["first_seq"] + 1 for q in store.quarantined() if str(q["feed"]).startswith(prefix)
     )

@@ -41,6 +41,7 @@ from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
 from .errors import AuthorizationError, BundleError, ProtocolError, SequenceError, StoreError, SyncError
 from .feeds import check_node_id, feed_of
+from .forks import KIND_FORK_RESOLVE, check_resolution
 from .heads import SignedHead, decode_head, sign_head
 from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
@@ -141,6 +142,17 @@ def m002_purged(db: sqlite_utils.Database) -> None:
         "CREATE TABLE purged (feed TEXT NOT NULL, seq INTEGER NOT NULL, purged_at REAL NOT NULL, "
         "reason TEXT NOT NULL, PRIMARY KEY (feed, seq)) WITHOUT ROWID"
     )
+
+
+@migrations()
+def m003_fork_resolutions(db: sqlite_utils.Database) -> None:
+    """The county's decisions on forks (`fork.resolve`, §8.7), and which fork each one settled."""
+    db.execute(
+        "CREATE TABLE fork_resolutions (feed TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, "
+        "node TEXT NOT NULL, reason TEXT NOT NULL, decided_in TEXT NOT NULL, decided_seq INTEGER NOT NULL, "
+        "PRIMARY KEY (feed, seq, hash)) WITHOUT ROWID"
+    )
+    db.execute("ALTER TABLE forks ADD COLUMN resolved_seq INTEGER")  # the canonical seq of the decision, else NULL
 
 
 def _damaged_bundle(name: str, e: BundleError) -> BundleError:
@@ -469,6 +481,7 @@ class Store:
         t = self.trust_or_none()
         if t is None:
             return
+        self._fold_resolutions(feed, entries)
         changes = [(e.kind, e.value) for e in entries if e.kind in PROTOCOL_KINDS]
         if changes and feed != f"{t.root_node}/*":
             raise AuthorizationError(
@@ -485,6 +498,51 @@ class Store:
                 (str(entries[-1].seq),),
             )
             self._directory = None
+
+    def _fold_resolutions(self, feed: str, entries: Sequence[Entry]) -> None:
+        """`fork.resolve` (§8.7): checked strictly (a bad one rolls the batch back), recorded, and the freeze
+        lifted where this node's copy holds the canonical entry."""
+        decisions = [e for e in entries if e.kind == KIND_FORK_RESOLVE]
+        if not decisions:
+            return
+        directory = self.directory()
+        for e in decisions:
+            value = e.value if e.value is not None else orjson.loads(e.body)
+            r = check_resolution(value, feed=feed, directory=directory)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO fork_resolutions (feed, seq, hash, node, reason, decided_in, decided_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (r.feed, r.seq, r.hash, r.node, r.reason, feed, e.seq),
+            )
+            if self._holds(r.feed, r.seq, r.hash):
+                self.conn.execute("UPDATE feeds SET frozen = 0, frozen_reason = NULL WHERE feed = ?", (r.feed,))
+                self.conn.execute(
+                    "UPDATE forks SET resolved_seq = ? WHERE feed = ? AND resolved_seq IS NULL", (r.seq, r.feed)
+                )
+
+    def _holds(self, feed: str, seq: int, digest: bytes) -> bool:
+        row = self.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
+        return row is not None and bytes(row[0]) == digest
+
+    def resolved_at(self, feed: str) -> int:
+        """The canonical seq of the newest county decision on `feed` that this copy follows (0: none)."""
+        rows = self.conn.execute(
+            "SELECT seq, hash FROM fork_resolutions WHERE feed = ? ORDER BY seq DESC", (feed,)
+        ).fetchall()
+        for seq, digest in rows:
+            if self._holds(feed, seq, bytes(digest)):
+                return int(seq)
+        return 0
+
+    def resolutions(self, feed: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("WHERE feed = ?", [feed]) if feed is not None else ("", [])
+        return list(
+            self.db.query(
+                f"SELECT feed, seq, hash, node, reason, decided_in, decided_seq FROM fork_resolutions {where} "
+                "ORDER BY decided_in, decided_seq",
+                args,
+            )
+        )
 
     def append(self, key: SigningKey, feed: str, records: Iterable[Record]) -> tuple[list[Entry], SignedHead]:
         """Author new entries on one of this node's own feeds and sign the head."""
@@ -597,7 +655,17 @@ class Store:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (digest, fork_id, o.first, o.last, self._sealed(batch, f"fork_batches#{digest.hex()}"), now),
                 )
-                self.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed))
+                settled = self.resolved_at(o.feed)
+                if settled and o.fork_at is not None and o.fork_at <= settled:
+                    # the other branch of a fork the county already decided: kept as evidence, refused,
+                    # and this copy (on the canonical branch) stays open
+                    self.conn.execute(
+                        "UPDATE forks SET resolved_seq = ? WHERE id = ? AND resolved_seq IS NULL", (settled, fork_id)
+                    )
+                else:
+                    self.conn.execute(
+                        "UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed)
+                    )
         return verdict
 
     def receive_many(self, batches: Sequence[bytes], pool: VerifyPool | None = None) -> list[Verdict]:
@@ -880,7 +948,7 @@ class Store:
     def forks(self) -> list[dict[str, Any]]:
         return list(
             self.db.query(
-                "SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at, "
+                "SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at, resolved_seq, "
                 "(SELECT MAX(last_seq) FROM fork_batches b WHERE b.fork_id = forks.id) AS remote_last_seq, "
                 "(SELECT COUNT(*) FROM fork_batches b WHERE b.fork_id = forks.id) AS batches FROM forks ORDER BY id"
             )
