@@ -63,5 +63,7 @@ def create_app(
         after_push=after_push,
     )
     app.config["SANJI_DATA"] = str(node.data.path)
-    init_township_pages(app, node, idle_minutes=idle_minutes, clock_ms=clock_ms, schedule=schedule, monitor=monitor)
+    init_township_pages(
+        app, node, idle_minutes=idle_minutes, clock_ms=clock_ms, schedule=schedule, monitor=monitor
+    )
     return app

@@ -91,10 +91,7 @@ def add_case_commands(case: click.Group, role: str, load: Loader, prepare: Prepa
     @click.option("--kind", default=None, type=click.Choice(["挂起", "特别程序"]), help="suspend: 挂起 or 特别程序")
     @click.option("--material", "materials", multiple=True, help="submit/supplement: a material now received (repeat)")
     @click.option(
-        "--ask",
-        "asked",
-        multiple=True,
-        help="request_supplement: a material the applicant must bring (repeat; 一次告知)",
+        "--ask", "asked", multiple=True, help="request_supplement: a material the applicant must bring (repeat; 一次告知)"
     )
     @person_option
     @json_option
@@ -111,13 +108,7 @@ def add_case_commands(case: click.Group, role: str, load: Loader, prepare: Prepa
         person: str | None,
         as_json: bool,
     ) -> None:
-        data = {
-            "reason": reason,
-            "result": result,
-            "kind": kind,
-            "materials": list(materials),
-            "requested": list(asked),
-        }
+        data = {"reason": reason, "result": result, "kind": kind, "materials": list(materials), "requested": list(asked)}
         with Workspace(load(data_dir)) as ws:
             r = actions.transition(ws, ref, action, data, person=person)
         emit(as_json, r, f"办件 {r['local_no']}: {STATE_LABELS[r['from']]} → {ACTION_LABELS[action]}，已记录，待同步。")
