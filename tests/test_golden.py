@@ -28,6 +28,7 @@ from sync_protocol.batches import decode_batch, decode_page, encode_batch, encod
 from sync_protocol.bundle import BundleWriter, check_bundle, iter_bundle
 from sync_protocol.entries import Record, encode_header, entry_hash, genesis_hash, make_entries, rebuild_chain
 from sync_protocol.errors import ProtocolError
+from sync_protocol.forks import KIND_FORK_RESOLVE, check_resolution
 from sync_protocol.heads import SignedHead, decode_head, sign_head, signing_message
 from sync_protocol.keys import PublicKey, SigningKey
 from sync_protocol.membership import Directory
@@ -422,3 +423,33 @@ def test_vector_digest(vec: dict[str, Any]) -> None:
     assert hashlib.sha256(preimage).hexdigest() == vec["digest_hex"]
     assert digest(vector).hex() == vec["digest_hex"]
     assert digest(dict(reversed(list(vector.items())))).hex() == vec["digest_hex"]  # order-free
+
+
+# -- fork.resolve (§8.7) ---------------------------------------------------------------
+
+
+def test_fork_resolve_vector() -> None:
+    v = GOLDEN["fork_resolve"]
+    assert v["description"]
+    d = directory()
+    c = v["canonical_entry"]
+    assert canonical.encode(v["body"]).hex() == v["canonical_hex"]
+    assert v["body"]["canonical"] == {"hash": c["hash_hex"], "seq": c["seq"]}
+    r = check_resolution(v["body"], feed=v["feed"], directory=d)
+    assert (r.node, r.feed, r.seq, r.hash.hex()) == ("v11", "v11/up", 1, c["hash_hex"])
+    (entry,) = make_entries(
+        COUNTY,
+        v["feed"],
+        0,
+        None,
+        [Record(KIND_FORK_RESOLVE, "v11/up", v["body"], decode_batch(h(v["batch_hex"])).entries[0][0])],
+    )
+    assert entry.header.hex() == v["header_hex"] and entry.hash.hex() == v["hash_hex"]
+    head = decode_head(h(v["head_hex"]))
+    head.verify(d.key_of("county"))
+    assert (head.feed, head.seq, head.hash.hex()) == (v["feed"], 1, v["hash_hex"])
+    verdict = verify_batch(h(v["batch_hex"]), county=COUNTY, directory=d, local=None)
+    assert [o.status for o in verdict.outcomes] == [Status.ACCEPTED]
+    for bad in v["rejects"]:
+        with pytest.raises(ProtocolError):
+            check_resolution(bad["body"], feed=bad["feed"], directory=d)

@@ -31,6 +31,7 @@ from sync_protocol import PROTOCOL_VERSION, canonical
 from sync_protocol.batches import encode_batch, encode_page
 from sync_protocol.bundle import BundleWriter
 from sync_protocol.entries import ENTRY_TAG, GENESIS_TAG, Record, genesis_hash, make_entries
+from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
 from sync_protocol.heads import HEAD_TAG, sign_head, signing_message
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import KIND_MEMBER, KIND_NAME
@@ -422,6 +423,56 @@ def build() -> dict[str, Any]:
             }
         )
     out["vector_digests"] = digests
+
+    # -- fork.resolve (§8.7) ----------------------------------------------------------
+    v11_key = keys["v11"]
+    (v11_entry,) = make_entries(
+        COUNTY, "v11/up", 0, None, [Record("case.new", "c-0001", {"case_id": "c-0001", "local_no": "1"}, HLC0 + 10)]
+    )
+    v11_head = sign_head(v11_key, COUNTY, "v11/up", v11_entry.seq, v11_entry.hash)
+    body = resolution_body("v11", "v11/up", v11_entry.seq, v11_entry.hash, "笔记本从旧备份恢复后离线登记")
+    (decision,) = make_entries(COUNTY, "county/v11", 0, None, [Record(KIND_FORK_RESOLVE, "v11/up", body, HLC0 + 20)])
+    decision_head = sign_head(county_key, COUNTY, "county/v11", decision.seq, decision.hash)
+    out["fork_resolve"] = {
+        "description": (
+            "The county's decision on a fork of v11/up (protocol.md §8.7): entry 1 of county/v11, kind "
+            "fork.resolve, key the feed, body exactly {canonical: {hash, seq}, feed, node, reason}; canonical names "
+            "entry 1 of v11/up below (its hash_hex). Written only in <root>/<node>. 'rejects' are bodies (with the "
+            "feed they are written in) that a receiver must refuse, rolling the batch back."
+        ),
+        "canonical_entry": {
+            "feed": "v11/up",
+            "seq": v11_entry.seq,
+            "header_hex": v11_entry.header.hex(),
+            "body_hex": v11_entry.body.hex(),
+            "hash_hex": v11_entry.hash.hex(),
+            "head_hex": v11_head.encode().hex(),
+        },
+        "feed": "county/v11",
+        "body": body,
+        "canonical_hex": canonical.encode(body).hex(),
+        "header_hex": decision.header.hex(),
+        "hash_hex": decision.hash.hex(),
+        "head_hex": decision_head.encode().hex(),
+        "batch_hex": encode_batch(
+            "county/v11",
+            1,
+            decision.prev,
+            [(decision.hlc, decision.kind, decision.key, decision.body)],
+            decision_head.encode(),
+        ).hex(),
+        "rejects": [
+            {"feed": "t1/v11", "body": body, "why": "not in county/<node>: only the county decides"},
+            {"feed": "county/*", "body": body, "why": "not in the feed addressed to the node"},
+            {"feed": "county/v11", "body": {**body, "extra": 1}, "why": "a field too many"},
+            {"feed": "county/v11", "body": {**body, "feed": "t1/up"}, "why": "a feed the node does not write"},
+            {
+                "feed": "county/v11",
+                "body": {**body, "canonical": {"hash": v11_entry.hash.hex(), "seq": 0}},
+                "why": "seq 0",
+            },
+        ],
+    }
     return out
 
 
