@@ -185,7 +185,7 @@ class ChildNode:
                         is_parent=parent_id == self.config.parent,
                     )
                     state.set_state(store, last_parent=parent_id)
-                    if resolve.decided_own_forks(store, self.config.node_id):
+                    if resolve.decided_own_forks(store, self.config.node_id) or resolve.pending(store):
                         report = self._take_decision(store, client, parent_id, progress)
                     backup.clear_after_sync(self.data, self.config, now_ms())  # a restored node has now checked
                     if self.config.role == "village":  # the county's receipts may allow purging personal data
@@ -327,6 +327,13 @@ def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[s
     """
     from sync_protocol import session
 
+    with node.open_store() as store:
+        taking_decision = resolve.pending(store) > 0
+    if taking_decision:  # our branch is set aside for the county's decision: re-issue it first, then write
+        try:
+            node.sync(timeout=(timeout_s, 120.0), attempts=1)
+        except TransportError as e:
+            raise resolve.refusal() from e
     if backup.must_check(node.config):  # restored with `restore`: a whole sync first, or no write at all
         try:
             return node.sync(timeout=(timeout_s, 120.0), attempts=1).recovered

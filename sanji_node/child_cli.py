@@ -15,7 +15,7 @@ import click
 
 from sync_protocol.errors import KeyFileError
 
-from . import backup
+from . import backup, resolve
 from .backup_cli import add_backup_commands
 from .bundles import import_report
 from .child import ChildNode, apply_county_feed, enrol, recover_before_writing
@@ -191,6 +191,10 @@ def recover_first(node: ChildNode, offline: bool) -> None:
     from an old copy continues its feeds instead of forking), unless the user chose `--offline`."""
     restored = backup.must_check(node.config)
     parent = backup.PARENT_NAMES.get(node.config.role, "上级")
+    if offline:
+        with node.open_store() as store:
+            if resolve.pending(store):  # a decision half applied: an offline write would fork the feed again
+                raise resolve.refusal()
     recovered = [] if offline else recover_before_writing(node)
     if restored and not offline:
         click.echo(f"本机是从备份恢复的：已先与{parent}同步核对。", err=True)

@@ -27,6 +27,7 @@ from sanji_domain import kinds
 from sanji_domain.commands import next_local_numbers
 from sanji_domain.fold import refold_cases
 from sync_protocol.entries import Entry, Record
+from sync_protocol.errors import SequenceError
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
 
@@ -148,6 +149,22 @@ def reissue(store: Store, key: SigningKey, division: str, now_us: int) -> int:
         store.conn.commit()
         n += 1
     return n
+
+
+def pending(store: Store) -> int:
+    """Records set aside and not yet re-issued (nor found on the canonical branch)."""
+    ensure_table(store)
+    (n,) = store.conn.execute("SELECT COUNT(*) FROM fork_stash WHERE reissued_seq IS NULL AND skipped = 0").fetchone()
+    return int(n)
+
+
+def refusal() -> SequenceError:
+    """A write refused while a decision is half applied (our branch set aside, not yet re-issued)."""
+    return SequenceError(
+        "本机正在按县级的分叉裁决恢复日志，另一分支上的记录还没有重新登记，暂不写入"
+        " (a fork decision is being applied; not written)",
+        hint="接通网络后运行 sync（或在「同步」页点「立即同步」），成功后即可登记",
+    )
 
 
 def stash_view(store: Store) -> list[dict[str, Any]]:

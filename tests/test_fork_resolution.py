@@ -130,6 +130,7 @@ def test_the_laptop_reissues_only_what_the_canonical_branch_lacks(tmp_path: Path
     restored.receive(county.store.read_batch(Range("county/v11", 1, 1)))
     assert resolve.set_aside(restored, "v11", "v11/up") == 2
     assert restored.vector()["v11/up"][0] == 1 and restored.frozen_feeds() == {}
+    assert resolve.pending(restored) == 2  # set aside, not yet re-issued: `case new` refuses until a sync
     restored.receive(t.store.read_batch(Range("v11/up", 2, 3)))  # the canonical branch: a plain continuation now
     assert resolve.reissue(restored, v.key, "430321101201", 50) == 1  # "b" is on the canonical branch already
     (new,) = restored.entries("v11/up", 4)
@@ -149,5 +150,6 @@ def test_the_laptop_reissues_only_what_the_canonical_branch_lacks(tmp_path: Path
     verdict = t.store.receive(restored.read_batch(Range("v11/up", 5, 5)))
     assert [o.status for o in verdict.outcomes] == [Status.ACCEPTED]
     assert resolve.reissue(restored, v.key, "430321101201", 70) == 0  # done once
+    assert resolve.pending(restored) == 0
     restored.close()
     net.close()
