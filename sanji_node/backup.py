@@ -402,6 +402,17 @@ def clear_after_sync(data: DataDir, config: NodeConfig, now_ms: int) -> None:
         config.extra.pop(RESTORED, None)
 
 
+def clear_after_decision(data: DataDir, config: NodeConfig) -> None:
+    """The county decided the fork the offline writes made, and they were re-issued (sanji_node.resolve):
+    the restored mark has nothing left to record."""
+    if restored_mark(config) is None or must_check(config):
+        return
+    fresh = data.load()
+    fresh.extra.pop(RESTORED, None)
+    data.save(fresh)
+    config.extra.pop(RESTORED, None)
+
+
 def _update_mark(data: DataDir, config: NodeConfig, change: Any) -> None:
     """Change the mark in node.json as it is on disk now, then in the config object the process holds."""
     fresh = data.load()

@@ -187,6 +187,8 @@ class ChildNode:
                     state.set_state(store, last_parent=parent_id)
                     if resolve.decided_own_forks(store, self.config.node_id) or resolve.pending(store):
                         report = self._take_decision(store, client, parent_id, progress)
+                        if not resolve.pending(store) and report.ok:
+                            backup.clear_after_decision(self.data, self.config)
                     backup.clear_after_sync(self.data, self.config, now_ms())  # a restored node has now checked
                     if self.config.role == "village":  # the county's receipts may allow purging personal data
                         try:
