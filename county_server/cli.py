@@ -263,7 +263,8 @@ def nodes(data_dir: str, as_json: bool) -> None:
         forks = store.forks()
     frozen_by_author: dict[str, int] = {}
     for f in forks:
-        frozen_by_author[f["feed"].split("/")[0]] = frozen_by_author.get(f["feed"].split("/")[0], 0) + 1
+        if f["resolved_seq"] is None:  # a decided fork is listed by `forks`, not flagged here
+            frozen_by_author[f["feed"].split("/")[0]] = frozen_by_author.get(f["feed"].split("/")[0], 0) + 1
 
     def text() -> str:
         lines = [

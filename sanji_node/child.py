@@ -271,7 +271,10 @@ class ChildNode:
                 "held_by_parent": acks,
                 "receipted_by_county": county_receipts,
                 "own_feeds": own,
-                "forks": [{"feed": f["feed"], "seq": f["seq"], "reason": f["reason"]} for f in store.forks()],
+                "forks": [
+                    {"feed": f["feed"], "seq": f["seq"], "reason": f["reason"], "resolved_seq": f["resolved_seq"]}
+                    for f in store.forks()
+                ],
                 "forked_own_feeds": sorted(doubtful),
                 "stranded": stranded,  # own entries past the parent's mark in a forked or frozen own feed
                 "stranded_total": sum(stranded.values()),

@@ -112,3 +112,6 @@ def test_one_county_decision_resolves_a_restored_laptops_fork(c: Cluster, villag
     (decision,) = [f for f in c.json("county", "forks")["forks"] if f["node"] == v]
     assert decision["resolved_seq"]
     assert "已裁决" in c.run("county", "forks").stdout
+    line = next(x for x in c.run("county", "nodes").stdout.splitlines() if x.startswith(v + " "))
+    assert "[分叉" not in line  # decided: no longer flagged
+    assert f"分叉 {v}/up" in (t1 := c.run("t1", "status").stdout) and "县级已裁决" in t1  # the evidence stays
