@@ -47,9 +47,11 @@ def ensure_table(store: Store) -> None:
 
 
 def decided_own_forks(store: Store, author: str) -> list[str]:
-    """Own feeds frozen here for which the county's decision has arrived."""
-    frozen = store.frozen_feeds()
-    return sorted({r["feed"] for r in store.resolutions() if r["feed"] in frozen and r["node"] == author})
+    """Own feeds in doubt here (frozen, forked, or found diverged by a sync: a laptop ahead of its parent is
+    not frozen) for which the county's decision has arrived and this copy does not hold the canonical entry."""
+    doubtful = branch.doubtful_feeds(store, author)
+    decided = {r["feed"] for r in store.resolutions() if r["node"] == author and r["feed"] in doubtful}
+    return sorted(f for f in decided if not store.resolved_at(f))
 
 
 def set_aside(store: Store, author: str, feed: str) -> int:
@@ -128,7 +130,7 @@ def reissue(store: Store, key: SigningKey, division: str, now_us: int) -> int:
     for feed, seq, digest, kind, rkey, body in rows:
         if seal is not None:
             body = seal.open(body, f"fork_stash#{feed}#{seq}".encode())
-        value = orjson.loads(body)
+        value = orjson.loads(body) if body else None  # (a purged body: nothing to re-issue)
         if kind not in REISSUABLE or not isinstance(value, dict) or _on_canonical(store, feed, kind, rkey, value):
             store.conn.execute("UPDATE fork_stash SET skipped = 1 WHERE feed = ? AND seq = ?", (feed, seq))
             store.conn.commit()

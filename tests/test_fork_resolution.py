@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sanji_domain.schema import domain_migrations
-from sanji_node import resolve
+from sanji_node import resolve, state
 from sanji_node.state import node_migrations
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, SyncError
@@ -122,16 +122,18 @@ def test_the_laptop_reissues_only_what_the_canonical_branch_lacks(tmp_path: Path
     v, t, county = net.nodes["v11"], net.nodes["t1"], net.county
     decide(net)
     sync_link(t, county)
-    restored.conn.execute("UPDATE feeds SET frozen = 1, frozen_reason = 'fork' WHERE feed = 'v11/up'")
-    restored.conn.execute(
-        "INSERT INTO ack_marks (feed, seq) VALUES ('v11/up', 1)"
-    )  # the parent held seq 1 with our hash
+    # as long as the parent's copy: not frozen here, but a sync found it diverged (sanji_node.syncer)
+    state.set_state(restored, forked_feeds="v11/up")
+    restored.conn.execute("INSERT INTO ack_marks (feed, seq) VALUES ('v11/up', 1)")  # the parent held seq 1, our hash
     restored.conn.commit()
+    assert resolve.decided_own_forks(restored, "v11") == []  # no decision yet
     restored.receive(county.store.read_batch(Range("county/v11", 1, 1)))
+    assert restored.frozen_feeds() == {} and resolve.decided_own_forks(restored, "v11") == ["v11/up"]
     assert resolve.set_aside(restored, "v11", "v11/up") == 2
     assert restored.vector()["v11/up"][0] == 1 and restored.frozen_feeds() == {}
     assert resolve.pending(restored) == 2  # set aside, not yet re-issued: `case new` refuses until a sync
     restored.receive(t.store.read_batch(Range("v11/up", 2, 3)))  # the canonical branch: a plain continuation now
+    assert resolve.decided_own_forks(restored, "v11") == []  # taken
     assert resolve.reissue(restored, v.key, "430321101201", 50) == 1  # "b" is on the canonical branch already
     (new,) = restored.entries("v11/up", 4)
     assert (
