@@ -331,14 +331,17 @@ def forks_command(data_dir: str, as_json: bool) -> None:
     def text() -> str:
         if not rows:
             return "县级没有记录到分叉。"
-        lines = [f"{'节点':<16}{'日志':<16}{'发现时间':<22}{'分叉处':>6}{'本级分支':>8}{'另一分支':>8}  处理"]
+        lines = [
+            f"{'节点':<16}{'日志':<16}{'发现时间':<22}{'分叉处':>6}{'县级分支':>8}{'另一分支':>8}  名称 / 发现方 / 处理"
+        ]
         for r in rows:
             other = "-" if r["other_branch_last_seq"] is None else str(r["other_branch_last_seq"])
             done = f"已裁决（以第 {r['resolved_seq']} 条为准）" if r["resolved_seq"] else "待裁决"
             found = fmt_ms(int(r["detected_at"] * 1000)) if r["detected_at"] else "经乡镇报告"
+            by = f"{r['found_by_name']}发现" if r["found_by_name"] else "-"
             lines.append(
                 f"{r['node']:<16}{r['feed']:<16}{found:<22}{r['seq']:>6}{r['held_seq']:>8}{other:>8}  "
-                f"{r['name']} {done}"
+                f"{r['name']} / {by} / {done}"
             )
         return "\n".join(lines)
 
@@ -362,6 +365,8 @@ def fork_rows(store: Store) -> list[dict[str, Any]]:
                 "held_seq": vector.get(f["feed"], (0, b""))[0],
                 "other_branch_last_seq": f["remote_last_seq"],
                 "resolved_seq": f["resolved_seq"],
+                "found_by": f["reported_by"] or directory.root,
+                "found_by_name": directory.name_of(f["reported_by"] or directory.root),
             }
         )
     seen = {r["node"] for r in rows}
@@ -379,6 +384,8 @@ def fork_rows(store: Store) -> list[dict[str, Any]]:
                 "held_seq": vector.get(feed, (0, b""))[0],
                 "other_branch_last_seq": None,
                 "resolved_seq": store.resolved_at(feed) or None,
+                "found_by": m.parent if (m := directory.get(node)) else None,
+                "found_by_name": directory.name_of(m.parent) if m and m.parent else "",
             }
         )
     for r in store.resolutions():  # decided: the report of an open fork is gone, the decision stays listed
@@ -394,6 +401,8 @@ def fork_rows(store: Store) -> list[dict[str, Any]]:
                 "held_seq": vector.get(r["feed"], (0, b""))[0],
                 "other_branch_last_seq": None,
                 "resolved_seq": r["seq"],
+                "found_by": None,
+                "found_by_name": "",
             }
         )
     return rows

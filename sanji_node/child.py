@@ -20,7 +20,7 @@ from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Verdict
 from sync_protocol.verify_pool import VerifyPool
 
-from . import backup, branch, contacts, purge, resolve, state
+from . import backup, branch, contacts, fork_reports, purge, resolve, state
 from .bundles import write_bundle
 from .cli import now_ms
 from .config import DataDir, NodeConfig
@@ -164,11 +164,7 @@ class ChildNode:
             targets.append((self.config.fallback_url, self.config.root_node))
         last: SyncError | None = None
         with self.open_store() as store:
-            if self.config.role == "township":  # each village's last contact goes up with this sync
-                try:
-                    contacts.report_contacts(store, self.key, self.config.node_id, now_ms())
-                except SyncError as e:  # e.g. its own feed frozen: the sync still runs, and says why
-                    state.set_state(store, contact_report_error=e.message)
+            self.report_up(store)
             for url, parent_id in targets:
                 if not url or not parent_id:
                     continue
@@ -271,10 +267,7 @@ class ChildNode:
                 "held_by_parent": acks,
                 "receipted_by_county": county_receipts,
                 "own_feeds": own,
-                "forks": [
-                    {"feed": f["feed"], "seq": f["seq"], "reason": f["reason"], "resolved_seq": f["resolved_seq"]}
-                    for f in store.forks()
-                ],
+                "forks": [fork_view(store, f) for f in store.forks()],
                 "forked_own_feeds": sorted(doubtful),
                 "stranded": stranded,  # own entries past the parent's mark in a forked or frozen own feed
                 "stranded_total": sum(stranded.values()),
@@ -283,16 +276,47 @@ class ChildNode:
                 "restored": backup.restored_mark(self.config),  # restored from a backup: the mark, else None
             }
 
+    def report_up(self, store: Store) -> None:
+        """A township's reports to the county, written before it syncs up or writes a bundle for its parent:
+        each village's last contact, and the evidence of every fork it found on a village's feed."""
+        if self.config.role != "township":
+            return
+        try:
+            contacts.report_contacts(store, self.key, self.config.node_id, now_ms())
+            fork_reports.report_forks(store, self.key, self.config.node_id, now_ms())
+        except SyncError as e:  # e.g. its own feed frozen: the sync still runs, and says why
+            state.set_state(store, contact_report_error=e.message)
+
     def export_bundle(self, path: Path, *, for_node: str | None = None) -> int:
         """A bundle of what `for_node` (default: the parent) lacks, by what it said it held at the last sync."""
         target = for_node or self.config.parent or ""
         with self.open_store() as store:
+            if target == self.config.parent:
+                self.report_up(store)
             theirs = _known_vector(store, target, self.config)
             return write_bundle(store, path, key=self.key, source=self.config.node_id, target=target, theirs=theirs)
 
     def import_bundle(self, path: Path) -> list[Verdict]:
         with self.open_store() as store, path.open("rb") as f:
             return store.import_bundle(f, name=str(path))
+
+
+def fork_view(store: Store, f: dict[str, Any]) -> dict[str, Any]:
+    """A fork as `status` shows it: whose feed (by name), when found, the entries each branch holds here, and
+    whether the evidence went up to the county (a township's report, protocol §8.8)."""
+    node = f["feed"].split("/")[0]
+    return {
+        "feed": f["feed"],
+        "node": node,
+        "name": store.directory().name_of(node),
+        "seq": f["seq"],
+        "found_ms": int(f["detected_at"] * 1000),
+        "held_seq": store.vector().get(f["feed"], (0, b""))[0],
+        "other_last_seq": f["remote_last_seq"],
+        "reported": bool(f["reported"]),
+        "reason": f["reason"],
+        "resolved_seq": f["resolved_seq"],
+    }
 
 
 def _known_vector(store: Store, target: str, config: NodeConfig) -> dict[str, tuple[int, bytes]]:

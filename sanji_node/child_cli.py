@@ -174,8 +174,12 @@ def status_text(s: dict[str, Any]) -> str:
             "请联系县级信息管理员处理，处理之前不要重装、恢复或删除本机的数据目录"
         )
     for f in s["forks"]:
-        done = f"（县级已裁决，以第 {f['resolved_seq']} 条为准）" if f.get("resolved_seq") else ""
-        lines.append(f"  分叉 {f['feed']} #{f['seq']}{done}: {f['reason']}")
+        done = f"县级已裁决，以第 {f['resolved_seq']} 条为准" if f.get("resolved_seq") else "待县级裁决"
+        sent = "，已报县级" if f.get("reported") else ("，下次同步报县级" if s["role"] == "township" else "")
+        lines.append(
+            f"  分叉 {f['feed']}（{f['name']}）: {fmt_ms(f['found_ms'])} 发现，自第 {f['seq']} 条起不一致；"
+            f"本机所存分支 {f['held_seq']} 条，另一分支 {f['other_last_seq']} 条{sent}；{done}"
+        )
     restored = s.get("restored")
     if restored and not restored.get("checked_ms"):
         lines.append("  注意: 本机是从备份恢复的，还没有和上级同步核对；同步成功之前不会写入新记录")

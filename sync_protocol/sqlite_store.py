@@ -40,6 +40,7 @@ from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
 from .errors import AuthorizationError, BundleError, ProtocolError, SequenceError, StoreError, SyncError
+from .evidence import KIND_FORK_EVIDENCE, Part, check_fork, check_part
 from .feeds import check_node_id, feed_of
 from .forks import KIND_FORK_RESOLVE, check_resolution
 from .heads import SignedHead, decode_head, sign_head
@@ -153,6 +154,22 @@ def m003_fork_resolutions(db: sqlite_utils.Database) -> None:
         "PRIMARY KEY (feed, seq, hash)) WITHOUT ROWID"
     )
     db.execute("ALTER TABLE forks ADD COLUMN resolved_seq INTEGER")  # the canonical seq of the decision, else NULL
+
+
+@migrations()
+def m004_fork_evidence(db: sqlite_utils.Database) -> None:
+    """Forks found by a child's relay and reported up (`fork.evidence`, §8.8), and what this relay reported."""
+    db.execute("ALTER TABLE forks ADD COLUMN reported_by TEXT")  # the relay that found it; NULL: found here
+    db.execute("ALTER TABLE fork_batches ADD COLUMN reported INTEGER NOT NULL DEFAULT 0")  # written as evidence
+    db.execute(
+        "CREATE TABLE fork_evidence_parts (sha256 BLOB NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, "
+        "reported_in TEXT NOT NULL, reported_seq INTEGER NOT NULL, data BLOB NOT NULL, "
+        "PRIMARY KEY (sha256, part)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE fork_evidence_refused (reported_in TEXT NOT NULL, reported_seq INTEGER NOT NULL, "
+        "reason TEXT NOT NULL, PRIMARY KEY (reported_in, reported_seq)) WITHOUT ROWID"
+    )
 
 
 def _damaged_bundle(name: str, e: BundleError) -> BundleError:
@@ -482,6 +499,7 @@ class Store:
         if t is None:
             return
         self._fold_resolutions(feed, entries)
+        self._fold_evidence(feed, entries)
         changes = [(e.kind, e.value) for e in entries if e.kind in PROTOCOL_KINDS]
         if changes and feed != f"{t.root_node}/*":
             raise AuthorizationError(
@@ -519,6 +537,126 @@ class Store:
                 self.conn.execute(
                     "UPDATE forks SET resolved_seq = ? WHERE feed = ? AND resolved_seq IS NULL", (r.seq, r.feed)
                 )
+
+    def _fold_evidence(self, feed: str, entries: Sequence[Entry]) -> None:
+        """`fork.evidence` (§8.8) from a child relay: parts kept until the batch is whole, then checked as any
+        batch and recorded as a fork the relay found (this copy is not frozen). A failing report is kept as
+        refused with its reason; it never rolls the relay's batch back."""
+        reports = [e for e in entries if e.kind == KIND_FORK_EVIDENCE]
+        writer = feed.split("/", 1)[0]
+        if not reports or writer == self.node_id:
+            return
+        directory = self.directory()
+        for e in reports:
+            try:
+                part = check_part(e.value if e.value is not None else orjson.loads(e.body), writer=writer,
+                                  directory=directory)  # fmt: skip
+            except SyncError as err:
+                self._refuse_report(feed, e.seq, err.message)
+                continue
+            self.conn.execute(
+                "INSERT OR IGNORE INTO fork_evidence_parts (sha256, part, parts, reported_in, reported_seq, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (part.sha256, part.part, part.parts, feed, e.seq,
+                 self._sealed(part.data, f"fork_evidence#{part.sha256.hex()}#{part.part}")),
+            )  # fmt: skip
+            self._record_reported_fork(feed, e.seq, part, directory)
+
+    def _record_reported_fork(self, feed: str, seq: int, part: Part, directory: Directory) -> None:
+        rows = self.conn.execute(
+            "SELECT part, data FROM fork_evidence_parts WHERE sha256 = ? ORDER BY part", (part.sha256,)
+        ).fetchall()
+        if len(rows) < part.parts:
+            return
+        parts = [
+            Part(part.feed, part.fork_at, part.found_ms, part.local_hash, part.held, part.sha256, int(i), part.parts,
+                 self._opened(bytes(data), f"fork_evidence#{part.sha256.hex()}#{i}"))
+            for i, data in rows
+        ]  # fmt: skip
+        try:
+            fork = check_fork(parts, county=self.county, directory=directory)
+        except SyncError as err:
+            self._refuse_report(feed, seq, err.message)
+            return
+        writer = feed.split("/", 1)[0]
+        self._record_fork(
+            fork.feed, fork.fork_at, fork.local_hash, fork.remote_hash,
+            f"reported by {writer}: two histories of {fork.feed} part at {fork.fork_at}", fork.batch, fork.first,
+            fork.last, fork.found_ms / 1000, writer,
+        )  # fmt: skip
+        self.conn.execute("DELETE FROM fork_evidence_parts WHERE sha256 = ?", (part.sha256,))
+
+    def _record_fork(
+        self, feed: str, fork_at: int, local_hash: bytes, remote_hash: bytes, reason: str, batch: bytes,
+        first: int, last: int, detected_at: float, reported_by: str | None,
+    ) -> int:  # fmt: skip
+        """Keep a fork and the batch of the other history (evidence for the review); a fork at or before the
+        county's decision on the feed is marked settled by it. Returns the fork's id."""
+        digest = hashlib.sha256(batch).digest()
+        self.conn.execute(
+            "INSERT OR IGNORE INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at, "
+            "reported_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (feed, fork_at, local_hash, remote_hash, reason, self._sealed(batch, f"forks#{digest.hex()}"),
+             detected_at, reported_by),
+        )  # fmt: skip
+        (fork_id,) = self.conn.execute(
+            "SELECT id FROM forks WHERE feed = ? AND seq = ? AND remote_hash = ?", (feed, fork_at, remote_hash)
+        ).fetchone()
+        self.conn.execute(
+            "INSERT OR IGNORE INTO fork_batches (batch_sha256, fork_id, first_seq, last_seq, batch, received_at, "
+            "reported) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (digest, fork_id, first, last, self._sealed(batch, f"fork_batches#{digest.hex()}"), detected_at,
+             int(reported_by is not None)),
+        )  # fmt: skip
+        settled = self.resolved_at(feed)
+        if settled and fork_at <= settled:
+            # the other branch of a fork the county already decided: kept as evidence, refused, and this copy
+            # (on the canonical branch) stays open
+            self.conn.execute(
+                "UPDATE forks SET resolved_seq = ? WHERE id = ? AND resolved_seq IS NULL", (settled, fork_id)
+            )
+        return int(fork_id)
+
+    def _refuse_report(self, feed: str, seq: int, reason: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO fork_evidence_refused (reported_in, reported_seq, reason) VALUES (?, ?, ?)",
+            (feed, seq, reason),
+        )
+
+    def _opened(self, blob: bytes, aad: str) -> bytes:
+        return blob if self.seal is None else self.seal.open(blob, aad.encode())
+
+    def unreported_fork_batches(self) -> list[dict[str, Any]]:
+        """The batches of other branches this relay kept and has not yet reported up (§8.8), oldest first,
+        with what a report needs: the fork point, our hash there, when found, our newest signed head."""
+        rows = self.conn.execute(
+            "SELECT b.batch_sha256, b.batch, f.feed, f.seq, f.local_hash, f.detected_at FROM fork_batches b "
+            "JOIN forks f ON f.id = b.fork_id WHERE b.reported = 0 AND f.reported_by IS NULL ORDER BY b.received_at"
+        ).fetchall()
+        out = []
+        for digest, blob, feed, seq, local_hash, detected_at in rows:
+            head = self.head(feed)
+            if head is None:
+                continue
+            out.append(
+                {
+                    "sha256": bytes(digest),
+                    "batch": self._opened(bytes(blob), f"fork_batches#{bytes(digest).hex()}"),
+                    "feed": feed,
+                    "fork_at": int(seq),
+                    "local_hash": bytes(local_hash),
+                    "found_ms": int(detected_at * 1000),
+                    "held": head,
+                }
+            )
+        return out
+
+    def mark_fork_batch_reported(self, digest: bytes) -> None:
+        self.conn.execute("UPDATE fork_batches SET reported = 1 WHERE batch_sha256 = ?", (digest,))
+        self.conn.commit()
+
+    def refused_fork_reports(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT reported_in, reported_seq, reason FROM fork_evidence_refused"))
 
     def _holds(self, feed: str, seq: int, digest: bytes) -> bool:
         row = self.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
@@ -632,37 +770,12 @@ class Store:
                     (o.feed, o.first, o.last, o.reason, self._sealed(batch, f"quarantine#{digest.hex()}"), digest, now),
                 )
             elif o.status is Status.FORK:
-                digest = hashlib.sha256(batch).digest()
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO forks (feed, seq, local_hash, remote_hash, reason, batch, detected_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        o.feed,
-                        o.fork_at,
-                        o.local_hash,
-                        o.remote_hash,
-                        o.reason,
-                        self._sealed(batch, f"forks#{digest.hex()}"),
-                        now,
-                    ),
-                )
-                (fork_id,) = self.conn.execute(
-                    "SELECT id FROM forks WHERE feed = ? AND seq = ? AND remote_hash = ?",
-                    (o.feed, o.fork_at, o.remote_hash),
-                ).fetchone()
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO fork_batches (batch_sha256, fork_id, first_seq, last_seq, batch, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (digest, fork_id, o.first, o.last, self._sealed(batch, f"fork_batches#{digest.hex()}"), now),
+                assert o.fork_at is not None and o.local_hash is not None and o.remote_hash is not None
+                self._record_fork(
+                    o.feed, o.fork_at, o.local_hash, o.remote_hash, o.reason, batch, o.first, o.last, now, None
                 )
                 settled = self.resolved_at(o.feed)
-                if settled and o.fork_at is not None and o.fork_at <= settled:
-                    # the other branch of a fork the county already decided: kept as evidence, refused,
-                    # and this copy (on the canonical branch) stays open
-                    self.conn.execute(
-                        "UPDATE forks SET resolved_seq = ? WHERE id = ? AND resolved_seq IS NULL", (settled, fork_id)
-                    )
-                else:
+                if not (settled and o.fork_at <= settled):
                     self.conn.execute(
                         "UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed)
                     )
@@ -948,9 +1061,10 @@ class Store:
     def forks(self) -> list[dict[str, Any]]:
         return list(
             self.db.query(
-                "SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at, resolved_seq, "
+                "SELECT id, feed, seq, local_hash, remote_hash, reason, detected_at, resolved_seq, reported_by, "
                 "(SELECT MAX(last_seq) FROM fork_batches b WHERE b.fork_id = forks.id) AS remote_last_seq, "
-                "(SELECT COUNT(*) FROM fork_batches b WHERE b.fork_id = forks.id) AS batches FROM forks ORDER BY id"
+                "(SELECT COUNT(*) FROM fork_batches b WHERE b.fork_id = forks.id) AS batches, "
+                "(SELECT MIN(reported) FROM fork_batches b WHERE b.fork_id = forks.id) AS reported FROM forks ORDER BY id"
             )
         )
 

@@ -27,7 +27,8 @@ from sync_protocol import PROTOCOL_VERSION, canonical
 from sync_protocol.batches import decode_batch, decode_page, encode_batch, encode_page
 from sync_protocol.bundle import BundleWriter, check_bundle, iter_bundle
 from sync_protocol.entries import Record, encode_header, entry_hash, genesis_hash, make_entries, rebuild_chain
-from sync_protocol.errors import ProtocolError
+from sync_protocol.errors import ProtocolError, SyncError
+from sync_protocol.evidence import check_fork, check_part
 from sync_protocol.forks import KIND_FORK_RESOLVE, check_resolution
 from sync_protocol.heads import SignedHead, decode_head, sign_head, signing_message
 from sync_protocol.keys import PublicKey, SigningKey
@@ -453,3 +454,20 @@ def test_fork_resolve_vector() -> None:
     for bad in v["rejects"]:
         with pytest.raises(ProtocolError):
             check_resolution(bad["body"], feed=bad["feed"], directory=d)
+
+
+# -- fork.evidence (§8.8) --------------------------------------------------------------
+
+
+def test_fork_evidence_vector() -> None:
+    v = GOLDEN["fork_evidence"]
+    assert v["description"]
+    d = directory()
+    assert canonical.encode(v["body"]).hex() == v["canonical_hex"]
+    fork = check_fork([check_part(v["body"], writer=v["writer"], directory=d)], county=COUNTY, directory=d)
+    assert (fork.feed, fork.fork_at, fork.first, fork.last) == ("v11/up", 1, 1, 1)
+    assert fork.remote_hash.hex() == v["remote_hash_hex"]
+    assert fork.local_hash.hex() == GOLDEN["fork_resolve"]["canonical_entry"]["hash_hex"]
+    for bad in v["rejects"]:
+        with pytest.raises(SyncError):
+            check_fork([check_part(bad["body"], writer=bad["writer"], directory=d)], county=COUNTY, directory=d)

@@ -31,6 +31,7 @@ from sync_protocol import PROTOCOL_VERSION, canonical
 from sync_protocol.batches import encode_batch, encode_page
 from sync_protocol.bundle import BundleWriter
 from sync_protocol.entries import ENTRY_TAG, GENESIS_TAG, Record, genesis_hash, make_entries
+from sync_protocol.evidence import evidence_bodies
 from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
 from sync_protocol.heads import HEAD_TAG, sign_head, signing_message
 from sync_protocol.keys import SigningKey
@@ -471,6 +472,43 @@ def build() -> dict[str, Any]:
                 "body": {**body, "canonical": {"hash": v11_entry.hash.hex(), "seq": 0}},
                 "why": "seq 0",
             },
+        ],
+    }
+
+    # -- fork.evidence (§8.8) ---------------------------------------------------------
+    (other,) = make_entries(
+        COUNTY, "v11/up", 0, None, [Record("case.new", "c-0009", {"case_id": "c-0009", "local_no": "1"}, HLC0 + 30)]
+    )  # a restored copy of v11 wrote another entry 1: the other branch
+    other_head = sign_head(v11_key, COUNTY, "v11/up", other.seq, other.hash)
+    other_batch = encode_batch(
+        "v11/up", 1, other.prev, [(other.hlc, other.kind, other.key, other.body)], other_head.encode()
+    )
+    (evidence,) = evidence_bodies(
+        feed="v11/up", fork_at=1, found_ms=HLC0 // 1000 + 40, local_hash=v11_entry.hash, held=v11_head,
+        batch=other_batch,
+    )  # fmt: skip
+    out["fork_evidence"] = {
+        "description": (
+            "t1 reports the fork of v11/up it found (protocol.md §8.8): an entry of kind fork.evidence in t1/up, key "
+            "the forked feed, body exactly {batch: {data (base64 of the raw batch, or of part i of it), part, parts, "
+            "sha256 (of the whole batch)}, feed, fork_at, found_ms, held (t1's newest signed head of the feed, as "
+            "an object), local_hash (t1's entry hash at fork_at)}. Here t1 holds fork_resolve's canonical_entry as "
+            "v11/up#1 and the other branch is a different entry 1 signed by v11 (remote_hash_hex). 'rejects' are "
+            "(writer, body) pairs the county must keep as refused."
+        ),
+        "writer": "t1",
+        "body": evidence,
+        "canonical_hex": canonical.encode(evidence).hex(),
+        "remote_hash_hex": other.hash.hex(),
+        "rejects": [
+            {"writer": "t2", "body": evidence, "why": "t2 is not v11's township"},
+            {"writer": "t1", "body": {**evidence, "fork_at": 2}, "why": "the batch does not cover fork_at"},
+            {
+                "writer": "t1",
+                "body": {**evidence, "local_hash": other.hash.hex()},
+                "why": "the batch agrees with local_hash: no fork",
+            },
+            {"writer": "t1", "body": {**evidence, "extra": 1}, "why": "a field too many"},
         ],
     }
     return out
