@@ -18,6 +18,7 @@ The slow, exact checks run only to explain a rejection.
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Callable
@@ -35,21 +36,37 @@ _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 FAST_DEPTH = 8
 
 
-def _typed_decoder(depth: int) -> msgspec.json.Decoder[Any]:
-    """A C-speed decoder that admits only canonical JSON types, nested `depth` deep.
+def _typed_decoder(depth: int, limits: Limits) -> msgspec.json.Decoder[Any]:
+    """A C-speed decoder that admits only canonical JSON types within the limits, nested `depth` deep.
 
-    Floats, NaN and integers beyond ±(2^53-1) fail validation while parsing.
-    msgspec has no recursive JSON type, so the type is unrolled; values nested
-    deeper than FAST_DEPTH take the exact (slow) path, which allows max_depth.
+    Floats, NaN, integers beyond ±(2^53-1), arrays and objects of more than
+    `max_container_items` items, and strings (keys too) of more than
+    `max_string_bytes // 4` code points fail validation while parsing. A code
+    point is at most 4 UTF-8 bytes, so a string the fast path admits is within
+    `max_string_bytes`; a longer one takes the exact (slow) path, which counts
+    its bytes. msgspec has no recursive JSON type, so the type is unrolled;
+    values nested deeper than `depth` take the exact path, which allows max_depth.
     """
     safe_int = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
-    t: Any = Union[None, bool, safe_int, str]  # noqa: UP007
+    text = Annotated[str, msgspec.Meta(max_length=limits.max_string_bytes // 4)]
+    items = msgspec.Meta(max_length=limits.max_container_items)
+    t: Any = Union[None, bool, safe_int, text]  # noqa: UP007
     for _ in range(depth):
-        t = Union[None, bool, safe_int, str, list[t], dict[str, t]]  # noqa: UP007
+        t = Union[None, bool, safe_int, text, Annotated[list[t], items], Annotated[dict[text, t], items]]  # noqa: UP007
     return msgspec.json.Decoder(t)
 
 
-_FAST = _typed_decoder(FAST_DEPTH)
+_FAST = _typed_decoder(FAST_DEPTH, DEFAULT_LIMITS).decode
+
+
+@functools.lru_cache(maxsize=16)
+def _fast_for(limits: Limits) -> Callable[[bytes], Any]:
+    return _typed_decoder(min(FAST_DEPTH, limits.max_depth), limits).decode
+
+
+def _fast(limits: Limits) -> Callable[[bytes], Any]:
+    """The fast decoder for `limits` (the default one without a cache lookup: the hot path)."""
+    return _FAST if limits is DEFAULT_LIMITS else _fast_for(limits)
 
 
 def _check(value: Any, limits: Limits, depth: int, path: str) -> None:
@@ -153,7 +170,7 @@ def decode(data: bytes, *, limits: Limits = DEFAULT_LIMITS, max_bytes: int | Non
     if max_bytes is not None and len(data) > max_bytes:
         raise ProtocolError(f"{what} is {len(data)} bytes, more than the limit of {max_bytes}")
     try:
-        value = _FAST.decode(data)
+        value = _fast(limits)(data)
     except (msgspec.DecodeError, ValueError):  # includes invalid UTF-8
         value = _slow_decode(data, limits, what)
     if orjson.dumps(value, option=_OPTS) != data:
@@ -184,7 +201,7 @@ def _prove_each(items: list[bytes], limits: Limits, what: str, keep: Callable[[A
     Each body begins with a starter character and ends with one, so the
     concatenation is NFC exactly when every body is.
     """
-    fast, opts, dumps = _FAST.decode, _OPTS, orjson.dumps
+    fast, opts, dumps = _fast(limits), _OPTS, orjson.dumps
     maxb = limits.max_body_bytes
     for i, data in enumerate(items):
         if len(data) > maxb:

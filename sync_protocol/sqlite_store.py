@@ -778,7 +778,7 @@ class Store:
                 (hlc, kind, key, self._body(rng.feed, seq, body))
                 for seq, (hlc, kind, key, body) in enumerate(rows, rng.start)
             ]
-        return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0])
+        return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0], limits=self.limits)
 
     def plan(
         self,
@@ -819,7 +819,14 @@ class Store:
         """
         cut_against = {feed: v for feed, v in theirs.items() if wanted(feed)}
         writer = BundleWriter(
-            out, key=key, county=self.county, source=source, vector=cut_against, created=created, target=target
+            out,
+            key=key,
+            county=self.county,
+            source=source,
+            vector=cut_against,
+            created=created,
+            target=target,
+            limits=self.limits,
         )
         for page in self.plan(theirs, wanted):
             for rng in page:
