@@ -36,6 +36,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from . import files
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
@@ -187,7 +188,7 @@ def _connect(path: str | Path | None) -> sqlite_utils.Database:
     if path is None or str(path) == ":memory:":
         db = sqlite_utils.Database(memory=True, execute_plugins=False)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        files.private_database(Path(path))
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         db = sqlite_utils.Database(conn, execute_plugins=False)
         db.execute("PRAGMA journal_mode=WAL")
