@@ -26,8 +26,8 @@ Windows: the modes above are POSIX. Python's standard library cannot set an
 NTFS ACL (that needs the Win32 security API, e.g. pywin32), so on Windows a
 new file inherits the ACL of its directory; the user's profile directory
 (the default place of a data directory) is readable by that user and the
-administrators only. This is recorded in docs/reliability.md as not defended
-by the program itself.
+administrators only. docs/cli.md ("Files are owner-only and written whole")
+records this as not defended by the program itself.
 """
 
 from __future__ import annotations

@@ -258,3 +258,15 @@ def test_the_bundle_page_reports_a_quarantine_as_an_error(tmp_path: Path) -> Non
     assert text.startswith(
         "已导入 meihua-up.sjb：1 批，新增 0 条，隔离待审 3 条。数据包中有 3 条记录（1 批，来自 meihua）"
     )
+
+
+def test_restore_from_a_backup_holding_a_named_pipe_is_refused(world: World) -> None:
+    target = world.root / "backup-fifo"
+    ok(county_main, "backup", "--data", str(world.county), "--to", str(target))
+    (target / "node.key").unlink()
+    restored = world.root / "restored"
+    result = refuses_fifo(
+        lambda p: run(county_main, "restore", "--from", str(target), "--data", str(restored)), target / "node.key"
+    )
+    assert result.exit_code == 2 and "node.key" in result.stderr and "Traceback" not in result.output
+    assert not restored.exists()

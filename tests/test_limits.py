@@ -347,3 +347,5 @@ def test_enrol_message_at_and_over_16_kib() -> None:
         enrolment.decode_message(at)
     refused(enrolment.decode_message, canonical.encode({**base, "zz": "x" * (pad + 1)}), match="more than the limit")
     assert enrolment.decode_message(enrolment.encode_message(req, None))[0].node == "430321101201"
+    padded = replace(req, pubkey="ab" * 8192)  # no real request is this large; the writer refuses it all the same
+    refused(enrolment.encode_message, padded, None, match="more than the limit of 16384")
