@@ -287,14 +287,21 @@ def test_bundle_batch_frame_at_and_over_max_batch_bytes() -> None:
         check_bundle(io.BytesIO(bundle(UNBOUNDED, batches=(bytes(65),))), limits=at)
 
 
-def test_bundle_end_frame_over_its_limit_is_refused() -> None:
+def test_bundle_end_frame_at_and_over_its_limit() -> None:
     data = bundle()
     end = data.rindex(b"\x00" + len(data[data.rindex(b'{"batches"') :]).to_bytes(4, "big"))
     trailer = data[end + 5 :]
-    padded = trailer[:-1] + b"," + b'"z":"' + b"x" * (MAX_TRAILER_BYTES - len(trailer) - 6) + b'"}'
-    assert len(padded) == MAX_TRAILER_BYTES + 1
+
+    def with_trailer(extra: int) -> bytes:
+        """The bundle with its end frame padded by a field "z" to MAX_TRAILER_BYTES + extra bytes."""
+        padded = trailer[:-1] + b',"z":"' + b"x" * (MAX_TRAILER_BYTES - len(trailer) - 7 + extra) + b'"}'
+        assert len(padded) == MAX_TRAILER_BYTES + extra
+        return data[:end] + b"\x00" + len(padded).to_bytes(4, "big") + padded
+
+    with pytest.raises(BundleError, match="must have exactly batches, bytes, sha256, sig"):  # read, then its fields
+        check_bundle(io.BytesIO(with_trailer(0)))
     with pytest.raises(BundleError, match="end frame of 1025 bytes is too large"):
-        check_bundle(io.BytesIO(data[:end] + b"\x00" + len(padded).to_bytes(4, "big") + padded))
+        check_bundle(io.BytesIO(with_trailer(1)))
 
 
 # -- session and enrolment messages ------------------------------------------------------------------------------
