@@ -36,7 +36,8 @@ _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 FAST_DEPTH = 8
 
 
-def _typed_decoder(depth: int, limits: Limits, *, strings: bool) -> Callable[[bytes], Any]:
+@functools.lru_cache(maxsize=32)
+def _typed_decoder(depth: int, limits: Limits, strings: bool) -> Callable[[bytes], Any]:
     """A C-speed decoder that admits only canonical JSON types within the limits, nested `depth` deep.
 
     Floats, NaN, integers beyond ±(2^53-1) and arrays and objects of more
@@ -47,7 +48,8 @@ def _typed_decoder(depth: int, limits: Limits, *, strings: bool) -> Callable[[by
     which counts its bytes. Without `strings` (about twice as fast) it serves
     inputs too short to hold a string over the limit. msgspec has no recursive
     JSON type, so the type is unrolled; values nested deeper than `depth` take
-    the exact path, which allows max_depth.
+    the exact path, which allows max_depth. Each is built once, when first
+    needed (building one takes ~20 ms, which every process would pay at import).
     """
     safe_int = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
     text: Any = Annotated[str, msgspec.Meta(max_length=limits.max_string_bytes // 4)] if strings else str
@@ -66,7 +68,11 @@ def _decoders(limits: Limits) -> _Fast:
     depth = min(FAST_DEPTH, limits.max_depth)
     # a JSON string takes at least its UTF-8 bytes plus two quotes: shorter inputs hold no string over the limit
     short = limits.max_string_bytes + 2
-    return _typed_decoder(depth, limits, strings=False), _typed_decoder(depth, limits, strings=True), short
+
+    def long(data: bytes) -> Any:  # inputs longer than `short`: rare (bundle headers, big session messages)
+        return _typed_decoder(depth, limits, True)(data)
+
+    return _typed_decoder(depth, limits, False), long, short
 
 
 _FAST = _decoders(DEFAULT_LIMITS)
