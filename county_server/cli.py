@@ -14,12 +14,12 @@ from sanji_domain import contacts as domain_contacts
 from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED
 from sanji_node import contacts, state
 from sanji_node.backup_cli import add_backup_commands
-from sanji_node.bundles import accepted, import_report, write_bundle
+from sanji_node.bundles import accepted, finish_import, write_bundle
 from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.serving import serve as serve_app
-from sync_protocol import routing
+from sync_protocol import files, routing
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, StoreError
 from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
@@ -598,11 +598,11 @@ def export_bundle(data_dir: str, for_node: str, path: str) -> None:
 @handle_errors
 def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
     data, _, key = county(data_dir)
-    with open_county_store(data) as store, open(file, "rb") as f:
+    with files.open_regular(Path(file), "数据包") as f, open_county_store(data) as store:
         verdicts = store.import_bundle(f, name=file)
         _, authors = accepted(verdicts)
         receipts.write_receipts(store, key, authors, now_ms() * 1000)  # committed here: receipt it
-    emit(as_json, *import_report(file, verdicts))
+    finish_import(file, verdicts, as_json)
 
 
 def county(data_dir: str) -> tuple[DataDir, NodeConfig, SigningKey]:

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sync_protocol import files
 from sync_protocol.entries import Record
 
 from .errors import NotFoundError, ValidationError
@@ -481,6 +482,7 @@ def read_catalog(path: Path) -> list[dict[str, Any]]:
 
 def read_rows(path: Path) -> tuple[list[RawRow], int]:
     """The file's items unchecked, and the header's row number (0 for JSON)."""
+    files.require_regular(path, "事项清单文件")
     suffix = path.suffix.lower()
     if suffix == ".json":
         return _json_rows(path), 0

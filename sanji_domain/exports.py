@@ -7,18 +7,21 @@ page wide, the header repeated on every printed page.
 CSV: UTF-8 with a BOM (so Excel opens the Chinese correctly), a header row,
 no title.
 
-A file is written next to its target and moved into place, so a failed export
-never leaves half a file. Returns the number of data rows.
+A file is written next to its target and moved into place, owner-only
+(sync_protocol.files), so a failed export never leaves half a file. Returns the number of data rows.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from sync_protocol import files
 
 from . import places, views
 from . import stats as stats_module
@@ -85,18 +88,15 @@ def _target(path: str | os.PathLike[str], fmt: str | None) -> tuple[Path, str]:
     return p, fmt
 
 
-def _write_whole(path: Path, write: Callable[[Path], None]) -> None:
-    """`write` a file beside `path`, then move it into place: all of the file or none of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_whole(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """`write` a file beside `path`, then move it into place: all of the file or none of it (owner-only)."""
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with files.atomic_writer(path) as out:
+            write(out)
     except OSError as e:
         raise ValidationError(
             f"无法写入 {path}: {e.strerror or e} (cannot write the file)", hint="文件是否正在 Excel 中打开？"
         ) from e
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_xlsx(
@@ -163,14 +163,16 @@ def write_csv(
     cols = _columns(columns)
     count = 0
 
-    def write(tmp: Path) -> None:
+    def write(out: BinaryIO) -> None:
         nonlocal count
-        with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
-            w = csv.writer(f)
-            w.writerow([header for _, header in cols])
-            for row in rows:
-                w.writerow(_values(cols, row))
-                count += 1
+        f = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+        w = csv.writer(f)
+        w.writerow([header for _, header in cols])
+        for row in rows:
+            w.writerow(_values(cols, row))
+            count += 1
+        f.flush()
+        f.detach()  # the stream stays open for the atomic writer to sync and rename
 
     _write_whole(p, write)
     return count

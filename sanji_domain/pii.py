@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from sync_protocol import files
 from sync_protocol.errors import KeyFileError, StoreError
 
 from .errors import ValidationError
@@ -244,23 +245,10 @@ def _damaged(path: Path | None = None) -> KeyFileError:
 
 
 def _write_atomically(path: Path, doc: Mapping[str, Any]) -> None:
-    """Write a new file beside `path`, flush it to disk, and rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps(doc, indent=2, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Write a new owner-only file beside `path`, flush it to disk, and rename it over `path`."""
+    if not path.parent.exists():
+        files.private_dir(path.parent)
+    files.write_atomic(path, json.dumps(doc, indent=2, sort_keys=True).encode())
 
 
 # -- when personal data leaves the laptop --------------------------------------------

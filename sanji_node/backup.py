@@ -34,6 +34,7 @@ from typing import Any
 
 from sanji_domain.commands import CST
 from sync_protocol.errors import SequenceError, StoreError, VerificationError
+from sync_protocol.files import create_private, open_regular, private_database, private_dir, write_atomic
 
 from .config import CONFIG_FILE, DB_FILE, KEY_FILE, DataDir, NodeConfig
 
@@ -97,7 +98,7 @@ def make_backup(data: DataDir, target: Path, *, now_ms: int) -> BackupResult:
             f"数据目录 {data.path} 中没有数据库 {DB_FILE} (no database)", hint="确认 --data 指向节点的数据目录"
         )
     created = not target.exists()
-    _mkdir_private(target)
+    private_dir(target)
     written: list[Path] = []
     try:
         db_tmp = target / (DB_FILE + PARTIAL)
@@ -131,10 +132,7 @@ def make_backup(data: DataDir, target: Path, *, now_ms: int) -> BackupResult:
             "integrity_check": integrity,
             "files": files,
         }
-        tmp = target / (MANIFEST + PARTIAL)
-        written.append(tmp)
-        _write_private(tmp, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
-        os.replace(tmp, target / MANIFEST)
+        write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
     except BaseException:
         for p in [*written, *(target / n for n in _published_names(written))]:
             p.unlink(missing_ok=True)
@@ -176,6 +174,7 @@ def _copy_database(src_path: Path, dst_path: Path) -> tuple[dict[str, list[Any]]
     """
     src = sqlite3.connect(str(src_path), timeout=30)
     try:
+        private_database(dst_path)
         dst = sqlite3.connect(str(dst_path))
         try:
             src.backup(dst)
@@ -216,7 +215,6 @@ def _chain_gaps(conn: sqlite3.Connection) -> list[str]:
 def _publish(tmp: Path, final: Path) -> dict[str, Any]:
     digest, size = _sha256(tmp)
     os.replace(tmp, final)
-    _private_file(final)
     return {"sha256": digest, "bytes": size}
 
 
@@ -267,7 +265,7 @@ def restore_backup(source: Path, data: DataDir, *, role: str, now_ms: int) -> di
     if DB_FILE not in files or CONFIG_FILE not in files or not set(files) <= allowed:
         raise DamagedBackupError(f"{source / MANIFEST} 列出的文件不对 (unexpected file list)", hint="换用另一份备份")
     created = not data.path.exists()
-    _mkdir_private(data.path)
+    private_dir(data.path)
     copied: list[Path] = []
     try:
         for name, meta in sorted(files.items()):
@@ -435,46 +433,17 @@ def _sha256(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _mkdir_private(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chmod(path, 0o700)
-    except OSError:  # pragma: no cover - Windows ACLs
-        pass
-
-
-def _open_private(path: Path) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-    return os.fdopen(fd, "wb")
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    with _open_private(path) as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    _private_file(path)
-
-
 def _copy_private(src: Path, dst: Path) -> tuple[str, int]:
     """Copy `src` to a new owner-only file `dst`, synced to disk; the SHA-256 and size of what was written."""
     h, size = hashlib.sha256(), 0
-    with src.open("rb") as f, _open_private(dst) as out:
+    with open_regular(src, "备份文件") as f, create_private(dst) as out:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
             size += len(chunk)
             out.write(chunk)
         out.flush()
         os.fsync(out.fileno())
-    _private_file(dst)
     return h.hexdigest(), size
-
-
-def _private_file(path: Path) -> None:
-    try:
-        os.chmod(path, 0o600)
-    except OSError:  # pragma: no cover - Windows ACLs
-        pass
 
 
 def _local_time(ms: int) -> str:

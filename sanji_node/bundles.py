@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
-from sync_protocol import routing
+import click
+
+from sync_protocol import files, routing
 from sync_protocol.keys import SigningKey
 from sync_protocol.planning import Vector
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify import Status, Verdict
 
-from .cli import now_ms
+from .cli import emit, now_ms
 
 
 def write_bundle(store: Store, path: Path, *, key: SigningKey, source: str, target: str, theirs: Vector) -> int:
-    """Write what `target` lacks (by `theirs`) to `path`; a half-written file never has the final name."""
+    """Write what `target` lacks (by `theirs`) to `path`, owner-only; a half-written file never has the final name."""
     directory = store.directory()
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("wb") as out:
+    with files.atomic_writer(path) as out:
         writer = store.export_bundle(
             out,
             key=key,
@@ -28,18 +29,45 @@ def write_bundle(store: Store, path: Path, *, key: SigningKey, source: str, targ
             created=now_ms(),
             target=target,
         )
-    os.replace(tmp, path)
     return writer.batches
 
 
 def import_report(file: str, verdicts: list[Verdict]) -> tuple[dict[str, object], str]:
-    """What `import-bundle` prints: the JSON shape and the Chinese line."""
+    """What `import-bundle` prints: the JSON shape and the Chinese line (`problem` explains a quarantine)."""
     new, _ = accepted(verdicts)
-    return {
-        "file": file,
-        "batches": len(verdicts),
-        "accepted": new,
-    }, f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条。"
+    held = quarantined(verdicts)
+    report: dict[str, object] = {"file": file, "batches": len(verdicts), "accepted": new, "quarantined": held}
+    report["problem"] = quarantine_problem(verdicts)
+    return report, f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条" + (f"，隔离待审 {held} 条。" if held else "。")
+
+
+def quarantined(verdicts: list[Verdict]) -> int:
+    """How many entries of the bundle were held in quarantine (after a revocation point, or on a frozen feed)."""
+    return sum(o.last - o.first + 1 for v in verdicts for o in v.outcomes if o.status is Status.QUARANTINED)
+
+
+def quarantine_problem(verdicts: list[Verdict]) -> str:
+    """The Chinese warning when entries were quarantined instead of imported; "" if none were."""
+    held = [o for v in verdicts for o in v.outcomes if o.status is Status.QUARANTINED]
+    if not held:
+        return ""
+    authors = sorted({o.feed.split("/")[0] for o in held})
+    return (
+        f"数据包中有 {quarantined(verdicts)} 条记录（{len(held)} 批，来自 {'、'.join(authors)}）已隔离待审，没有导入："
+        f"{held[0].reason}。隔离的记录保存在本机数据库中（县级 county-server nodes 显示为 [隔离 n]）。"
+        "请把这段提示告诉县级信息管理员：常见原因是该节点已被吊销（笔记本丢失或更换）；"
+        "县级核实后，真实的办件须在新登记的节点上重新录入。"
+        f" ({quarantined(verdicts)} entries quarantined, not imported)"
+    )
+
+
+def finish_import(file: str, verdicts: list[Verdict], as_json: bool) -> None:
+    """Print the import report; a quarantine is never a success: exit 2 (as `sync` does)."""
+    report, text = import_report(file, verdicts)
+    emit(as_json, report, text)
+    if report["problem"]:
+        click.echo(f"错误: {report['problem']}", err=True)
+        sys.exit(2)
 
 
 def accepted(verdicts: list[Verdict]) -> tuple[int, set[str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sanji_domain import pii
-from sync_protocol import compression, enrolment
+from sync_protocol import compression, enrolment, files
 from sync_protocol.batches import decode_page
 from sync_protocol.errors import AuthorizationError, KeyFileError, SyncError, TransportError
 from sync_protocol.feeds import feed_of
@@ -80,7 +80,7 @@ def enrol(
             key = SigningKey.from_pem(pending.read_bytes(), passphrase)
         else:
             key = SigningKey.generate()
-            pending.write_bytes(key.to_pem(passphrase))
+            files.write_atomic(pending, key.to_pem(passphrase))
         request = enrolment.EnrolRequest.make(token, key)
         client = ParentClient(parent_url, key=None, node_id=token.node, county=token.county)
         answer = client.enroll(enrolment.encode_message(request, since))
@@ -297,7 +297,7 @@ class ChildNode:
             return write_bundle(store, path, key=self.key, source=self.config.node_id, target=target, theirs=theirs)
 
     def import_bundle(self, path: Path) -> list[Verdict]:
-        with self.open_store() as store, path.open("rb") as f:
+        with files.open_regular(path, "数据包") as f, self.open_store() as store:
             return store.import_bundle(f, name=str(path))
 
 

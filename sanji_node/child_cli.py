@@ -17,7 +17,7 @@ from sync_protocol.errors import KeyFileError
 
 from . import backup, resolve
 from .backup_cli import add_backup_commands
-from .bundles import import_report
+from .bundles import finish_import
 from .child import ChildNode, apply_county_feed, enrol, recover_before_writing
 from .cli import data_option, emit, fmt_ms, handle_errors, json_option, progress_printer
 from .config import DataDir
@@ -142,8 +142,7 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
     @json_option
     @handle_errors
     def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
-        verdicts = ChildNode.load(data_dir).import_bundle(Path(file))
-        emit(as_json, *import_report(file, verdicts))
+        finish_import(file, ChildNode.load(data_dir).import_bundle(Path(file)), as_json)
 
 
 def status_text(s: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sync_protocol import files
 from sync_protocol.errors import KeyFileError, StoreError
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Trust
@@ -72,7 +73,7 @@ class DataDir:
             raise StoreError(
                 f"{self.path} already holds a node", hint="use another --data directory, or remove this one"
             )
-        self.path.mkdir(parents=True, exist_ok=True)
+        files.private_dir(self.path)
 
     def load(self) -> NodeConfig:
         if not self.exists():
@@ -82,9 +83,7 @@ class DataDir:
         return NodeConfig(**{k: v for k, v in raw.items() if k in known})
 
     def save(self, config: NodeConfig) -> None:
-        tmp = self.config_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(config), ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp, self.config_path)
+        files.write_atomic(self.config_path, json.dumps(asdict(config), ensure_ascii=False, indent=2).encode("utf-8"))
 
     def passphrase(self, config: NodeConfig) -> bytes | None:
         if not config.passphrase_env:
@@ -98,11 +97,7 @@ class DataDir:
         return value.encode("utf-8")
 
     def save_key(self, key: SigningKey, passphrase: bytes | None) -> None:
-        self.key_path.write_bytes(key.to_pem(passphrase))
-        try:
-            os.chmod(self.key_path, 0o600)
-        except OSError:  # pragma: no cover - Windows ACLs
-            pass
+        files.write_atomic(self.key_path, key.to_pem(passphrase))
 
     def load_key(self, config: NodeConfig) -> SigningKey:
         if not self.key_path.exists():

@@ -9,9 +9,8 @@ as it is.
 
 from __future__ import annotations
 
-import os
-
 from sanji_domain import pii
+from sync_protocol import files
 from sync_protocol.errors import KeyFileError, SyncError
 from sync_protocol.keys import SigningKey
 
@@ -51,8 +50,6 @@ def change_passphrase(data: DataDir, old: str, new: str) -> list[str]:
             pii.change_passphrase(pii_path, old, new)
             changed.append(PII_KEY_FILE)
     if key is not None:
-        tmp = data.key_path.with_name(data.key_path.name + ".tmp")
-        tmp.write_bytes(key.to_pem(new.encode("utf-8")))
-        os.replace(tmp, data.key_path)
+        files.write_atomic(data.key_path, key.to_pem(new.encode("utf-8")))
         changed.append(data.key_path.name)
     return changed

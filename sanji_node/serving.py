@@ -15,6 +15,7 @@ from typing import Any
 
 from waitress.server import create_server
 
+from sync_protocol import files
 from sync_protocol.errors import TransportError
 
 from .config import DataDir
@@ -48,9 +49,7 @@ def serve(
             hint="another program uses this port: stop it, or pass --port",
         ) from e
     url = f"http://{host}:{server.effective_port}"
-    tmp = data.serve_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
-    os.replace(tmp, data.serve_path)  # readers never see half a file
+    files.write_atomic(data.serve_path, json.dumps({"url": url, "pid": os.getpid()}).encode())  # never half a file
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)

@@ -61,17 +61,41 @@ def entry_wire_size(kind: str, key: str, body: bytes) -> int:
 
 
 def encode_batch(
-    feed: str, seq: int, prev: bytes, entries: Iterable[tuple[int, str, str, bytes]], head: bytes
+    feed: str,
+    seq: int,
+    prev: bytes,
+    entries: Iterable[tuple[int, str, str, bytes]],
+    head: bytes,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> bytes:
-    """Frame entries (hlc, kind, key, body) of `feed` from `seq`, whose first `prev` is given."""
+    """Frame entries (hlc, kind, key, body) of `feed` from `seq`, whose first `prev` is given.
+
+    Refuses what `decode_batch` would refuse for its size (§7), so a sender
+    never produces a batch its receiver must reject.
+    """
     meta = canonical.encode({"feed": feed, "prev": prev.hex(), "seq": seq, "v": BATCH_VERSION})
     items = list(entries)
+    if not 1 <= len(items) <= limits.max_entries_per_batch:
+        raise ProtocolError(f"a batch holds 1 to {limits.max_entries_per_batch} entries, not {len(items)}")
+    _bound(len(meta), limits.max_header_bytes, "batch meta")
+    _bound(len(head), limits.max_head_bytes, "signed head")
     parts = [BATCH_MAGIC, _pack(len(meta)), meta, _pack(len(items))]
+    bmax = limits.max_body_bytes
     for hlc, kind, key, body in items:
         k, y = kind.encode("ascii"), key.encode("utf-8")
+        if len(body) > bmax or len(k) > 255 or len(y) > 65535:
+            raise ProtocolError(f"entry body, kind or key is too large for a batch (body {len(body)} bytes of {bmax})")
         parts += (_ENTRY_FIXED.pack(hlc, len(k)), k, _U16.pack(len(y)), y, _pack(len(body)), body)
     parts += (_pack(len(head)), head)
-    return b"".join(parts)
+    out = b"".join(parts)
+    _bound(len(out), limits.max_batch_bytes, "batch")
+    return out
+
+
+def _bound(n: int, limit: int, what: str) -> None:
+    if n > limit:
+        raise ProtocolError(f"{what} is {n} bytes, more than the limit of {limit}")
 
 
 class _Cursor:
@@ -91,8 +115,7 @@ class _Cursor:
         return n
 
     def take(self, n: int, limit: int, what: str) -> bytes:
-        if n > limit:
-            raise ProtocolError(f"{what} is {n} bytes, more than the limit of {limit}")
+        _bound(n, limit, what)
         self.need(n, what)
         out = self.data[self.pos : self.pos + n]
         self.pos += n
@@ -174,11 +197,17 @@ def decode_batch(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> RawBatch:
     return RawBatch(feed, seq, prev, entries, head, len(data), body_at)
 
 
-def encode_page(batches: Sequence[bytes]) -> bytes:
+def encode_page(batches: Sequence[bytes], *, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Frame batches into a page, refusing what `decode_page` would refuse for its size (§7)."""
+    if len(batches) > limits.max_batches_per_page:
+        raise ProtocolError(f"a page holds at most {limits.max_batches_per_page} batches, not {len(batches)}")
     parts = [PAGE_MAGIC, _pack(len(batches))]
     for b in batches:
+        _bound(len(b), limits.max_batch_bytes, "batch")
         parts += (_pack(len(b)), b)
-    return b"".join(parts)
+    out = b"".join(parts)
+    _bound(len(out), limits.max_page_bytes, "page")
+    return out
 
 
 def decode_page_prefix(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> tuple[list[bytes], ProtocolError | None]:

@@ -91,8 +91,10 @@ class BundleWriter:
         vector: Vector,
         created: int,
         target: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._out, self._key, self._county, self._source = out, key, county, source
+        self._limits = limits
         self._sha = hashlib.sha256()
         self._size = 0
         self.batches = 0
@@ -104,8 +106,14 @@ class BundleWriter:
                 "target": target,
                 "v": VERSION,
                 "vector": vector_to_wire(vector),
-            }
+            },
+            limits=limits,
         )
+        if len(header) > limits.max_bundle_header_bytes:
+            raise ProtocolError(
+                f"bundle header is {len(header)} bytes, more than the limit of {limits.max_bundle_header_bytes}",
+                hint="cut the bundle for fewer feeds",
+            )
         self._write(MAGIC + bytes([VERSION]) + _U32.pack(len(header)) + header)
 
     def _write(self, data: bytes) -> None:
@@ -114,6 +122,8 @@ class BundleWriter:
         self._out.write(data)
 
     def add(self, batch: bytes) -> None:
+        if len(batch) > self._limits.max_batch_bytes:
+            raise ProtocolError(f"batch is {len(batch)} bytes, more than the limit of {self._limits.max_batch_bytes}")
         self._write(bytes([FRAME_BATCH]) + _U32.pack(len(batch)) + batch)
         self.batches += 1
 
@@ -148,7 +158,7 @@ class _Reader:
 
 def _header(data: bytes, name: str, limits: Limits) -> BundleHeader:
     try:
-        h = canonical.decode(data, limits=limits, what="bundle header")
+        h = canonical.decode(data, limits=limits, max_bytes=limits.max_bundle_header_bytes, what="bundle header")
         if type(h) is not dict or h.keys() != _HEADER_FIELDS:
             raise ProtocolError("bundle header must have exactly county, created, source, target, v, vector")
         if not canonical.is_int(h["v"], VERSION):
@@ -205,7 +215,7 @@ def iter_bundle(
         raise BundleError(f"{name}: end frame of {n} bytes is too large")
     trailer = r.exact(n, "the end frame", hashed=False)
     try:
-        t: Any = canonical.decode(trailer, what="bundle end frame")
+        t: Any = canonical.decode(trailer, limits=limits, max_bytes=MAX_TRAILER_BYTES, what="bundle end frame")
         if type(t) is not dict or t.keys() != _TRAILER_FIELDS:
             raise ProtocolError("bundle end frame must have exactly batches, bytes, sha256, sig")
         sig = signature_from_hex(t["sig"])

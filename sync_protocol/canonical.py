@@ -18,6 +18,7 @@ The slow, exact checks run only to explain a rejection.
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Callable
@@ -35,21 +36,52 @@ _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 FAST_DEPTH = 8
 
 
-def _typed_decoder(depth: int) -> msgspec.json.Decoder[Any]:
-    """A C-speed decoder that admits only canonical JSON types, nested `depth` deep.
+@functools.lru_cache(maxsize=32)
+def _typed_decoder(depth: int, limits: Limits, strings: bool) -> Callable[[bytes], Any]:
+    """A C-speed decoder that admits only canonical JSON types within the limits, nested `depth` deep.
 
-    Floats, NaN and integers beyond ±(2^53-1) fail validation while parsing.
-    msgspec has no recursive JSON type, so the type is unrolled; values nested
-    deeper than FAST_DEPTH take the exact (slow) path, which allows max_depth.
+    Floats, NaN, integers beyond ±(2^53-1) and arrays and objects of more
+    than `max_container_items` items fail validation while parsing. With
+    `strings`, so do strings (keys too) of more than `max_string_bytes // 4`
+    code points: a code point is at most 4 UTF-8 bytes, so a string it admits
+    is within `max_string_bytes`, and a longer one takes the exact (slow) path,
+    which counts its bytes. Without `strings` (about twice as fast) it serves
+    inputs too short to hold a string over the limit. msgspec has no recursive
+    JSON type, so the type is unrolled; values nested deeper than `depth` take
+    the exact path, which allows max_depth. Each is built once, when first
+    needed (building one takes ~20 ms, which every process would pay at import).
     """
     safe_int = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
-    t: Any = Union[None, bool, safe_int, str]  # noqa: UP007
+    text: Any = Annotated[str, msgspec.Meta(max_length=limits.max_string_bytes // 4)] if strings else str
+    items = msgspec.Meta(max_length=limits.max_container_items)
+    t: Any = Union[None, bool, safe_int, text]  # noqa: UP007
     for _ in range(depth):
-        t = Union[None, bool, safe_int, str, list[t], dict[str, t]]  # noqa: UP007
-    return msgspec.json.Decoder(t)
+        t = Union[None, bool, safe_int, text, Annotated[list[t], items], Annotated[dict[text, t], items]]  # noqa: UP007
+    return msgspec.json.Decoder(t).decode
 
 
-_FAST = _typed_decoder(FAST_DEPTH)
+_Fast = tuple[Callable[[bytes], Any], Callable[[bytes], Any], int]
+
+
+def _decoders(limits: Limits) -> _Fast:
+    """(decoder for short inputs, decoder for any input, the longest a short input may be)."""
+    depth = min(FAST_DEPTH, limits.max_depth)
+    # a JSON string takes at least its UTF-8 bytes plus two quotes: shorter inputs hold no string over the limit
+    short = limits.max_string_bytes + 2
+
+    def long(data: bytes) -> Any:  # inputs longer than `short`: rare (bundle headers, big session messages)
+        return _typed_decoder(depth, limits, True)(data)
+
+    return _typed_decoder(depth, limits, False), long, short
+
+
+_FAST = _decoders(DEFAULT_LIMITS)
+_fast_for = functools.lru_cache(maxsize=16)(_decoders)
+
+
+def _fast(limits: Limits) -> _Fast:
+    """The fast decoders for `limits` (the default ones without a cache lookup: the hot path)."""
+    return _FAST if limits is DEFAULT_LIMITS else _fast_for(limits)
 
 
 def _check(value: Any, limits: Limits, depth: int, path: str) -> None:
@@ -152,8 +184,9 @@ def decode(data: bytes, *, limits: Limits = DEFAULT_LIMITS, max_bytes: int | Non
     """
     if max_bytes is not None and len(data) > max_bytes:
         raise ProtocolError(f"{what} is {len(data)} bytes, more than the limit of {max_bytes}")
+    short, full, short_max = _fast(limits)
     try:
-        value = _FAST.decode(data)
+        value = (short if len(data) <= short_max else full)(data)
     except (msgspec.DecodeError, ValueError):  # includes invalid UTF-8
         value = _slow_decode(data, limits, what)
     if orjson.dumps(value, option=_OPTS) != data:
@@ -184,13 +217,14 @@ def _prove_each(items: list[bytes], limits: Limits, what: str, keep: Callable[[A
     Each body begins with a starter character and ends with one, so the
     concatenation is NFC exactly when every body is.
     """
-    fast, opts, dumps = _FAST.decode, _OPTS, orjson.dumps
+    (short, full, short_max), opts, dumps = _fast(limits), _OPTS, orjson.dumps
     maxb = limits.max_body_bytes
     for i, data in enumerate(items):
-        if len(data) > maxb:
-            raise ProtocolError(f"{what} (#{i + 1} in batch) is {len(data)} bytes, more than the limit of {maxb}")
+        n = len(data)
+        if n > maxb:
+            raise ProtocolError(f"{what} (#{i + 1} in batch) is {n} bytes, more than the limit of {maxb}")
         try:
-            value = fast(data)
+            value = short(data) if n <= short_max else full(data)
         except (msgspec.DecodeError, ValueError):
             value = _slow_decode(data, limits, f"{what} (#{i + 1} in batch)")
         if dumps(value, option=opts) != data:

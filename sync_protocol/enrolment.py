@@ -31,6 +31,7 @@ from .keys import PublicKey, SigningKey, signature_from_hex
 from .membership import check_county_code
 
 ENROL_TAG = b"sanji/enrol/v1\n"
+MAX_MESSAGE_BYTES = 16384  # an enrol message, on writing and on receipt
 TOKEN_PREFIX = "SJ1"
 _TOKEN = re.compile(r"SJ1\.([0-9]{6})\.([A-Z0-9_-]{1,64})\.([A-Z2-7]{8})\.([A-Z2-7]{26})\.([A-Z2-7]{16})")
 
@@ -125,11 +126,11 @@ class EnrolRequest:
 
 def encode_message(enrol: EnrolRequest, since: int | None) -> bytes:
     """The body of POST /api/v1/enroll: the request, and for a relay its head of the county feed."""
-    return canonical.encode({"enrol": enrol.wire(), "since": since, "v": 1})
+    return canonical.encode({"enrol": enrol.wire(), "since": since, "v": 1}, max_bytes=MAX_MESSAGE_BYTES)
 
 
 def decode_message(data: bytes) -> tuple[EnrolRequest, int | None]:
-    msg = canonical.decode(data, max_bytes=16384, what="enrol message")
+    msg = canonical.decode(data, max_bytes=MAX_MESSAGE_BYTES, what="enrol message")
     if not isinstance(msg, dict) or msg.keys() != {"enrol", "since", "v"} or not canonical.is_int(msg["v"], 1):
         raise ProtocolError("an enrol message has exactly enrol, since and v=1")
     since = msg["since"]

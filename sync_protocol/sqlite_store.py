@@ -36,6 +36,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from . import files
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
@@ -204,7 +205,7 @@ def _connect(path: str | Path | None) -> sqlite_utils.Database:
     if path is None or str(path) == ":memory:":
         db = sqlite_utils.Database(memory=True, execute_plugins=False)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        files.private_database(Path(path))
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         db = sqlite_utils.Database(conn, execute_plugins=False)
         db.execute("PRAGMA journal_mode=WAL")
@@ -891,7 +892,7 @@ class Store:
                 (hlc, kind, key, self._body(rng.feed, seq, body))
                 for seq, (hlc, kind, key, body) in enumerate(rows, rng.start)
             ]
-        return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0])
+        return encode_batch(rng.feed, rng.start, self._prev_of(rng.feed, rng.start), rows, head[0], limits=self.limits)
 
     def plan(
         self,
@@ -932,7 +933,14 @@ class Store:
         """
         cut_against = {feed: v for feed, v in theirs.items() if wanted(feed)}
         writer = BundleWriter(
-            out, key=key, county=self.county, source=source, vector=cut_against, created=created, target=target
+            out,
+            key=key,
+            county=self.county,
+            source=source,
+            vector=cut_against,
+            created=created,
+            target=target,
+            limits=self.limits,
         )
         for page in self.plan(theirs, wanted):
             for rng in page:

@@ -16,9 +16,21 @@ from sync_protocol import routing
 from sync_protocol.batches import encode_page
 from sync_protocol.entries import Record
 from sync_protocol.keys import SigningKey
+from sync_protocol.limits import Limits
 from sync_protocol.membership import COUNTY, KIND_MEMBER, TOWNSHIP, VILLAGE
 from sync_protocol.sqlite_store import Store, Trust
 from sync_protocol.verify import Verdict
+
+UNBOUNDED = Limits(
+    max_body_bytes=2**32,
+    max_header_bytes=2**32,
+    max_head_bytes=2**32,
+    max_entries_per_batch=2**32,
+    max_batch_bytes=2**40,
+    max_batches_per_page=2**32,
+    max_page_bytes=2**40,
+)
+"""Limits a test's encoder is given to frame what an honest sender never would (the receiver's limits apply)."""
 
 COUNTY_CODE = "430321"
 

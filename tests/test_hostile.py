@@ -35,7 +35,7 @@ from sync_protocol.planning import Range
 from sync_protocol.sqlite_store import Store, Trust
 from sync_protocol.verify import Status, Verdict
 
-from .network import COUNTY_CODE, Network, Node, build_network, exchange, seeded_key
+from .network import COUNTY_CODE, UNBOUNDED, Network, Node, build_network, exchange, seeded_key
 
 OTHER_COUNTY = "430322"
 L = 2**252 + 27742317777372353535851937790883648493
@@ -106,7 +106,9 @@ def append(node: Node, feed: str, *bodies: Any, hlc: int = 1000) -> None:
 
 def reframe(batch: bytes, *, head: bytes | None = None, feed: str | None = None) -> bytes:
     raw = decode_batch(batch)
-    return encode_batch(feed or raw.feed, raw.seq, raw.prev, raw.entries, raw.head if head is None else head)
+    return encode_batch(
+        feed or raw.feed, raw.seq, raw.prev, raw.entries, raw.head if head is None else head, limits=UNBOUNDED
+    )
 
 
 def with_signature(batch: bytes, sig: bytes) -> bytes:
@@ -124,7 +126,7 @@ def hand_signed(
         p = entry_hash(encode_header(feed, seq, p, hlc, kind, k), body)
         seq += 1
     head = sign_head(key, COUNTY_CODE, feed, seq - 1, p)
-    return encode_batch(feed, start, first_prev, items, head.encode())
+    return encode_batch(feed, start, first_prev, items, head.encode(), limits=UNBOUNDED)
 
 
 def layout(batch: bytes) -> dict[str, Any]:

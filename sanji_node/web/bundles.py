@@ -43,7 +43,8 @@ def upload_name(uploaded: str | None) -> str:
 
 
 def import_upload(node: BundleNode, upload: Any) -> tuple[bool, str]:
-    """Import an uploaded bundle: (True, 已导入 … 新增 n 条) or (False, 错误: … 建议: …)."""
+    """Import an uploaded bundle: (True, 已导入 … 新增 n 条), or (False, the same and the quarantine warning),
+    or (False, 错误: … 建议: …)."""
     shown = upload_name(upload.filename)
     with tempfile.TemporaryDirectory(prefix="sanji-bundle-") as tmp:
         path = Path(tmp) / shown
@@ -53,7 +54,8 @@ def import_upload(node: BundleNode, upload: Any) -> tuple[bool, str]:
         except SyncError as e:  # the CLI's words, naming the file as the person knows it
             message = e.message.replace(str(path), shown)
             return False, f"错误: {message}" + (f"。建议: {e.hint}" if e.hint else "")
-    return True, import_report(shown, verdicts)[1]
+    report, text = import_report(shown, verdicts)
+    return (False, f"{text}{report['problem']}") if report["problem"] else (True, text)
 
 
 def import_posted(node: BundleNode) -> list[tuple[str, str]]:

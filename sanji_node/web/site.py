@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 import uuid
@@ -19,6 +18,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
 
 from sanji_domain.commands import CST
+from sync_protocol import files
 from sync_protocol.errors import SyncError
 
 from ..workspace import Workspace
@@ -59,11 +59,7 @@ def _secret(path: Path) -> bytes:
     if f.exists():
         return f.read_bytes()
     value = secrets.token_bytes(32)
-    tmp = f.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(value)
-    os.replace(tmp, f)
+    files.write_atomic(f, value)
     return value
 
 
