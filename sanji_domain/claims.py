@@ -107,13 +107,12 @@ def case_new(places: Places, e: Entry) -> tuple[Place, str | None]:
     if why:
         return place, why
     v = e.value
-    wants = {
-        "case_id": e.key,
-        "village": place.village,
-        "township": place.township,
-        "channel": CASE_CHANNEL[place.role or ""],
-    }
-    for field, want in wants.items():
+    for field, want in (
+        ("case_id", e.key),
+        ("village", place.village),
+        ("township", place.township),
+        ("channel", CASE_CHANNEL[place.role or ""]),
+    ):
         if field in v and v[field] != want:
             return place, _disagrees(field, v[field], place, want)
     if v.get("state", SUBMITTED) not in (DRAFT, SUBMITTED):

@@ -23,6 +23,7 @@ from sync_protocol.hlc import tick
 from . import claims, kinds
 from .applicant import check_applicant
 from .errors import NotFoundError, TransitionError, ValidationError
+from .fold import case_rows
 from .states import (
     ACTIONS,
     AGENT,
@@ -443,15 +444,7 @@ def case_number(conn: Any, actor: Actor, case_ids: list[str], *, now_ms: int) ->
     prefix = f"{actor.division[:6]}{local_day(now_ms)}"
     n = _last_number(conn, "official_no", prefix)
     by_feed: dict[str, list[tuple[str, str]]] = {}
-    places: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
-    for i in range(0, len(case_ids), 500):  # only the columns numbering needs, 500 cases a query
-        chunk = case_ids[i : i + 500]
-        rows = conn.execute(
-            "SELECT case_id, village, township, official_no, origin_case_id FROM cases "
-            f"WHERE case_id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        )
-        places.update((r[0], r[1:]) for r in rows)
+    places = case_rows(conn, "village, township, official_no, origin_case_id", case_ids)  # only what numbering needs
     for cid in case_ids:
         if cid not in places:
             raise NotFoundError(f"找不到办件 {cid} (no such case)")

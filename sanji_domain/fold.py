@@ -411,6 +411,7 @@ def _case_owners(
     owners: dict[str, tuple[Entry, claims.Place]] = {}
     replaced: set[str] = set()
     rejects: list[Reject] = []
+    held_rows = case_rows(conn, "author, feed, seq, origin_case_id", list({e.key for e in entries}))
     for e in entries:
         place, why = claims.case_new(places, e)
         if why is not None:
@@ -425,9 +426,7 @@ def _case_owners(
                 continue
             rejects.append((other.feed, other.seq, other.kind, other.key, claims.CASE_TAKEN))
         else:
-            row = conn.execute(
-                "SELECT author, feed, seq, origin_case_id FROM cases WHERE case_id = ?", (e.key,)
-            ).fetchone()
+            row = held_rows.get(e.key)
             if row is not None:
                 author, feed, seq, origin = row
                 if origin is not None:  # the county case a 转报 opened
@@ -443,6 +442,19 @@ def _case_owners(
         owners[e.key] = (e, place)
     _reject(conn, rejects)
     return list(owners.values()), replaced
+
+
+def case_rows(conn: Any, columns: str, case_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """{case_id: (columns…)} of the cases held among `case_ids`, 500 ids a query."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for i in range(0, len(case_ids), 500):
+        chunk = case_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            (r[0], r[1:])
+            for r in conn.execute(f"SELECT case_id, {columns} FROM cases WHERE case_id IN ({marks})", chunk)
+        )
+    return out
 
 
 def _recheck_evaluations(conn: Any, rows: list[tuple[Any, ...]], places: claims.Places) -> None:
