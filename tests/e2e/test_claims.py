@@ -62,3 +62,6 @@ def test_a_township_cannot_replace_a_villages_case_at_the_county(cluster: Cluste
     text = c.run("county", "case", "conflicts").stdout
     (line,) = [ln for ln in text.splitlines() if filed["case_id"] in ln]
     assert line.split()[2:7] == [PLACE_NAMES["t1"], "办件登记", filed["case_id"], filed["local_no"], PLACE_NAMES["v11"]]
+    # and where the officer looks at the nodes: the township is flagged, the village is not
+    counts = {r["node"]: r["rejects"] for r in c.json("county", "nodes")["nodes"]}
+    assert (counts["t1"], counts["v11"]) == (1, 0)
