@@ -132,7 +132,6 @@ CASE_TAKEN = (
     "同一办件号已有排序在先的登记（村代办点优先，其次按 feed 与序号），本条不生效 "
     "(the case id belongs to a claim that ranks first: a second case.new is a conflict, never a replacement)"
 )
-CASE_LINKED = "此办件号是转报开立的县级办件，不能另行登记 (the case id names the county case a 转报 opened)"
 
 
 def evaluation(places: Places, e: Entry) -> str | None:

@@ -213,7 +213,7 @@ class DomainFold:
         if replaced:
             # a claim that ranks first arrived after another took the id: the other's row goes (its entry is
             # now a reject), with the county case a 转报 of it opened; the owner's row is folded below
-            for cid in replaced:
+            for cid in replaced & {e.key for e, _ in owners}:
                 conn.execute("DELETE FROM cases WHERE case_id = ? OR origin_case_id = ?", (cid, cid))
                 conn.execute("DELETE FROM case_pii WHERE case_id = ?", (cid,))
         rows, pii = [], []
@@ -429,8 +429,9 @@ def _case_owners(
             row = held_rows.get(e.key)
             if row is not None:
                 author, feed, seq, origin = row
-                if origin is not None:  # the county case a 转报 opened
-                    rejects.append((e.feed, e.seq, e.kind, e.key, claims.CASE_LINKED))
+                if origin is not None:  # the county case a 转报 opened: a filed case keeps its id, whenever it came
+                    replaced.update((e.key, origin))
+                    owners[e.key] = (e, place)
                     continue
                 if (feed, seq) == (e.feed, e.seq):
                     continue  # this very entry, folded already
@@ -637,13 +638,7 @@ def _may_act(ev: Event, village: str | None, township: str | None) -> bool:
 
 def _open_linked_case(conn: Any, origin: str, linked: str, forwarded_ms: int) -> None:
     """The county case a 转报 names: same item and applicant, handled at the county level."""
-    taken = conn.execute(
-        "SELECT feed, seq FROM cases WHERE case_id = ? AND origin_case_id IS NULL", (linked,)
-    ).fetchone()
-    if taken is not None:  # a case.new took the id the 转报 named (one who saw the forward): it yields
-        _reject(conn, [(taken[0], taken[1], kinds.CASE_NEW, linked, claims.CASE_LINKED)])
-        conn.execute("DELETE FROM cases WHERE case_id = ?", (linked,))
-        conn.execute("DELETE FROM case_pii WHERE case_id = ?", (linked,))
+    # a case filed with that id (a case.new) keeps it: a 转报 never takes another case's id (_case_owners)
     conn.execute(
         "INSERT OR IGNORE INTO cases (case_id, local_no, official_no, origin_case_id, level, author, village, township, "
         "feed, seq, item_code, item_version, item_name, case_type, promised_days, initial_state, state, pledge, "

@@ -22,7 +22,7 @@ import pytest
 import sqlite_utils
 
 from sanji_domain import commands, kinds, rejects, stats, views
-from sanji_domain.claims import CASE_LINKED, CASE_TAKEN
+from sanji_domain.claims import CASE_TAKEN
 from sanji_domain.commands import Actor
 from sanji_domain.errors import ValidationError
 from sanji_domain.fold import DomainFold
@@ -186,28 +186,39 @@ def test_reproduction_1_a_township_cannot_take_a_villages_case_id(world: World, 
     assert results[0] == results[1] == results[2]
 
 
-def test_reproduction_1_the_village_cannot_take_a_forwarded_county_case_id(world: World, tmp_path: Path) -> None:
-    """The village sees the 转报's linked case id in chengguan/meihua; a case.new naming it never takes the
-    county case, whether it arrives before or after the 转报."""
+def test_a_forward_never_takes_a_filed_cases_id_whatever_the_order(world: World, tmp_path: Path) -> None:
+    """A 转报 names its linked county case; the village sees that id in chengguan/meihua. A case.new filed with
+    it keeps it in both arrival orders (the county case is not opened over it); a 转报 naming a case the
+    village filed earlier links to it and never erases it."""
     case = world.file("meihua", "李桂兰", at("2026-11-02", 9))
+    other = world.file("meihua", "王秀英", at("2026-11-02", 9))
     for action in ("accept", "forward"):
         world.run(
             commands.transition(world.conn, ACTORS["chengguan"], case["local_no"], action, now_ms=at("2026-11-02", 10))
         )
     linked = world.conn.execute("SELECT linked_case_id FROM cases WHERE case_id = ?", (case["case_id"],)).fetchone()[0]
     world.forge("meihua", kinds.CASE_NEW, linked, {**case, "case_id": linked, "local_no": "X-1"}, at("2026-11-02", 11))
-    seq = world.feed("meihua/up")[-1].seq
+    accept = commands.transition(
+        world.conn, ACTORS["chengguan"], other["local_no"], "accept", now_ms=at("2026-11-02", 12)
+    )
+    world.run(accept)
+    forward = {"action": "forward", "at_ms": at("2026-11-02", 13), "case_id": other["case_id"],
+               "linked_case_id": case["case_id"]}  # fmt: skip
+    (hlc,) = commands.stamps(world.conn, "chengguan/meihua", at("2026-11-02", 13), 1)
+    world.store.append(
+        KEYS["chengguan"], "chengguan/meihua", [Record(kinds.CASE_EVENT, other["case_id"], forward, hlc)]
+    )
     results = []
     for name, order in (
         ("claim-first", ["meihua/up", "chengguan/meihua"]),
         ("forward-first", ["chengguan/meihua", "meihua/up"]),
     ):
         county = refold(world, tmp_path, order, name)
-        origin = county.conn.execute(
-            "SELECT origin_case_id, channel FROM cases WHERE case_id = ?", (linked,)
-        ).fetchone()
-        assert origin == (case["case_id"], "转报"), name
-        assert county.conn.execute("SELECT seq, reason FROM fold_rejects").fetchall() == [(seq, CASE_LINKED)], name
+        held = county.conn.execute("SELECT origin_case_id, author, channel FROM cases WHERE case_id = ?", (linked,))
+        assert held.fetchone() == (None, "meihua", "代办"), name
+        assert applicant(county, case["case_id"]) == "李桂兰", name  # the case a forward named is still there
+        row = county.conn.execute("SELECT state, origin_case_id FROM cases WHERE case_id = ?", (case["case_id"],))
+        assert row.fetchone() == ("FORWARDED", None), name
         results.append(tables(county))
         county.close()
     assert results[0] == results[1]
