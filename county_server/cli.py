@@ -261,6 +261,14 @@ def nodes(data_dir: str, as_json: bool) -> None:
                 rows[-1]["backlog"] = rows[-1].pop("relayed_backlog")
                 rows[-1]["oldest_unsent_hlc"] = rows[-1].pop("relayed_oldest_unsent_hlc")
         forks = store.forks()
+        # entries each node signed that the fold kept but refused (a claim it may not make): `case conflicts`
+        refused = dict(
+            store.conn.execute(
+                "SELECT substr(feed, 1, instr(feed, '/') - 1), COUNT(*) FROM fold_rejects GROUP BY 1"
+            ).fetchall()
+        )
+        for r in rows:
+            r["rejects"] = refused.get(r["node"], 0)
     frozen_by_author: dict[str, int] = {}
     for f in forks:
         if f["resolved_seq"] is None:  # a decided fork is listed by `forks`, not flagged here
@@ -276,6 +284,7 @@ def nodes(data_dir: str, as_json: bool) -> None:
             forks = max(frozen_by_author.get(r["node"], 0), r.get("forks_count") or 0)
             fork = f" [分叉 {forks}]" if forks else ""
             held = f" [隔离 {r['quarantined_entries']}]" if r.get("quarantined_entries") else ""
+            held += f" [拒收 {r['rejects']}，见 case conflicts]" if r["rejects"] else ""
             oldest = fmt_ms(r["oldest_unsent_hlc"] // 1000) if r["oldest_unsent_hlc"] else "-"
             via = {"direct": "直连 ", "township": "经乡镇 "}.get(r.get("contact_via") or "", "")
             seen_at = (

@@ -20,9 +20,10 @@ import orjson
 from sync_protocol.entries import Record
 from sync_protocol.hlc import tick
 
-from . import kinds
+from . import claims, kinds
 from .applicant import check_applicant
 from .errors import NotFoundError, TransitionError, ValidationError
+from .fold import case_rows
 from .states import (
     ACTIONS,
     AGENT,
@@ -280,7 +281,7 @@ def _case_body(conn: Any, actor: Actor, data: Any, now_ms: int) -> dict[str, Any
         },
         "applicant": applicant,
         "case_id": case_id,
-        "channel": "代办" if actor.node_role == "village" else "窗口",
+        "channel": claims.CASE_CHANNEL[actor.node_role],
         "filed_ms": now_ms,
         "item": {
             "case_type": item.get("case_type"),
@@ -297,8 +298,8 @@ def _case_body(conn: Any, actor: Actor, data: Any, now_ms: int) -> dict[str, Any
         "notes": _text(data.get("notes"), "备注"),
         "pledge": bool(pledge and missing),
         "state": DRAFT if draft and missing else SUBMITTED,
-        "township": actor.parent if actor.node_role == "village" else actor.node,
-        "village": actor.node if actor.node_role == "village" else None,
+        "township": _place(actor)[1],
+        "village": _place(actor)[0],
     }
 
 
@@ -443,15 +444,7 @@ def case_number(conn: Any, actor: Actor, case_ids: list[str], *, now_ms: int) ->
     prefix = f"{actor.division[:6]}{local_day(now_ms)}"
     n = _last_number(conn, "official_no", prefix)
     by_feed: dict[str, list[tuple[str, str]]] = {}
-    places: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
-    for i in range(0, len(case_ids), 500):  # only the columns numbering needs, 500 cases a query
-        chunk = case_ids[i : i + 500]
-        rows = conn.execute(
-            "SELECT case_id, village, township, official_no, origin_case_id FROM cases "
-            f"WHERE case_id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        )
-        places.update((r[0], r[1:]) for r in rows)
+    places = case_rows(conn, "village, township, official_no, origin_case_id", case_ids)  # only what numbering needs
     for cid in case_ids:
         if cid not in places:
             raise NotFoundError(f"找不到办件 {cid} (no such case)")
@@ -500,6 +493,7 @@ def evaluate(conn: Any, actor: Actor, data: dict[str, Any], *, now_ms: int) -> C
     case = load_case(conn, data["case"]) if data.get("case") else None
     if actor.node_role == "county":
         raise ValidationError("评价由代办点或窗口代为录入 (evaluations are recorded at a village or a window)")
+    _check_evaluation_claims(actor, channel, target_type, data.get("target_name"), case)
     feed = f"{actor.node}/up"
     eid = uuid7(now_ms)
     row = conn.execute("SELECT value FROM settings WHERE key = 'rectify_days'").fetchone()
@@ -522,6 +516,40 @@ def evaluate(conn: Any, actor: Actor, data: dict[str, Any], *, now_ms: int) -> C
         [Record(kinds.EVALUATION, eid, body, hlc)],
         {"evaluation_id": eid, "level": level, "rectification": level <= kinds.BAD_LEVEL_MAX},
     )
+
+
+def _check_evaluation_claims(
+    actor: Actor, channel: str, target_type: str, target_name: Any, case: dict[str, Any] | None
+) -> None:
+    """What the fold would refuse (sanji_domain.claims), refused here first with what to do instead."""
+    here = claims.Place(actor.node, actor.node_role, *_place(actor))
+    if channel not in claims.EVALUATION_CHANNELS[actor.node_role]:
+        raise ValidationError(
+            f"本节点录入的评价渠道只能是 {'/'.join(claims.EVALUATION_CHANNELS[actor.node_role])} (channel {channel!r})",
+            hint="代办渠道由村代办点录入，现场渠道由乡镇窗口录入",
+        )
+    owner = claims.TARGET_ROLE.get(target_type)
+    if owner is not None and owner != actor.node_role:
+        raise ValidationError(
+            f"评价对象「{target_type}」只能由{claims.ROLE_LABELS[owner]}录入 (only a {owner} evaluates its {target_type})",
+            hint="选择 事项 或 人员，或由该代办点/窗口录入",
+        )
+    if target_type == "代办点" and target_name not in (None, "", actor.node):
+        raise ValidationError(
+            "代办点的评价对象就是本代办点，不能另填名称 (a 代办点 evaluates only itself)", hint="不填评价对象名称"
+        )
+    if case is not None and not claims.may_evaluate(here, case["village"], case["township"]):
+        raise ValidationError(
+            f"办件 {case['local_no']} 不是本村或本乡镇的办件，不能在此评价 (not this node's case)",
+            hint="由办件所属的代办点或乡镇窗口录入",
+        )
+
+
+def _place(actor: Actor) -> tuple[str | None, str | None]:
+    """(village, township) the actor stands for, as the membership says (claims.Places)."""
+    if actor.node_role == "village":
+        return actor.node, actor.parent
+    return None, actor.node if actor.node_role == "township" else None
 
 
 def rectify(conn: Any, actor: Actor, evaluation_id: str, step: str, data: dict[str, Any], *, now_ms: int) -> Command:

@@ -48,13 +48,13 @@ def refusal(conn: Any, e: Entry) -> str | None:
     return None
 
 
-def fold_contacts(conn: Any, entries: list[Entry]) -> list[tuple[str, int, str, str]]:
-    """Fold the reports the author may make; return the rest as fold rejects (feed, seq, kind, reason)."""
+def fold_contacts(conn: Any, entries: list[Entry]) -> list[tuple[str, int, str, str, str]]:
+    """Fold the reports the author may make; return the rest as fold rejects (feed, seq, kind, key, reason)."""
     rejects, rows = [], []
     for e in entries:
         why = refusal(conn, e)
         if why is not None:
-            rejects.append((e.feed, e.seq, e.kind, why))
+            rejects.append((e.feed, e.seq, e.kind, e.key, why))
             continue
         v = e.value
         rows.append((v["node"], e.feed.split("/", 1)[0], *(v[f] for f in FIELDS), e.hlc, e.feed, e.seq))

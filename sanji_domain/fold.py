@@ -11,7 +11,7 @@ tens of thousands of cases in the sync hot path.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -21,8 +21,10 @@ import sqlite_utils
 from sync_protocol.entries import Entry
 from sync_protocol.membership import KIND_MEMBER, KIND_NAME, KIND_REVOKE, PROTOCOL_KINDS
 
-from . import contacts, kinds
+from . import claims, contacts, kinds
 from .states import NODE_ROLE_ACTOR, SUBMITTED, Event, acting_role, fold_case
+
+Reject = tuple[str, int, str, str, str]  # (feed, seq, kind, key, reason): a row of `fold_rejects`
 
 
 class Sealer(Protocol):
@@ -48,7 +50,7 @@ class DomainFold:
     def __call__(self, db: sqlite_utils.Database, entries: list[Entry]) -> None:
         conn = db.conn
         by_kind: dict[str, list[Entry]] = defaultdict(list)
-        rejects = []
+        rejects: list[Reject] = []
         root = None
         for e in entries:
             if e.kind not in _SHAPES:
@@ -58,24 +60,24 @@ class DomainFold:
                     row = conn.execute("SELECT node FROM nodes WHERE role = 'county'").fetchone()
                     root = row[0] if row else _author(e.feed) if e.feed.endswith("/*") else ""
                 if _author(e.feed) != root:
-                    rejects.append((e.feed, e.seq, e.kind, f"only the county writes {e.kind}"))
+                    rejects.append(
+                        (e.feed, e.seq, e.kind, e.key, f"只有县级能写 {e.kind} (only the county writes {e.kind})")
+                    )
                     continue
                 if e.kind in PROTOCOL_KINDS and e.feed != f"{root}/*":
-                    rejects.append((e.feed, e.seq, e.kind, f"only the county's public feed carries {e.kind}"))
+                    rejects.append((e.feed, e.seq, e.kind, e.key, f"only the county's public feed carries {e.kind}"))
                     continue
             why = _malformed(e)
             if why:
-                rejects.append((e.feed, e.seq, e.kind, why))
+                rejects.append((e.feed, e.seq, e.kind, e.key, why))
                 continue
             by_kind[e.kind].append(e)
-        if rejects:
-            # signed and stored, but not something the domain can fold: listed, never applied, never blocking sync
-            conn.executemany(
-                "INSERT OR IGNORE INTO fold_rejects (feed, seq, kind, reason) VALUES (?, ?, ?, ?)", rejects
-            )
+        _reject(conn, rejects)
         membership = [e for kind in PROTOCOL_KINDS for e in by_kind.get(kind, ())]
         if membership:
             self._members(conn, sorted(membership, key=lambda e: e.seq))  # one feed: in feed order
+        # claims follow keys: who an entry speaks for comes from its feed's author and the membership (above)
+        places = claims.Places(conn)
         if kinds.CATALOG_ITEM in by_kind or kinds.CATALOG_RELEASE in by_kind:
             self._catalog(conn, by_kind.get(kinds.CATALOG_ITEM, []), by_kind.get(kinds.CATALOG_RELEASE, []))
         if kinds.CALENDAR_DAY in by_kind:
@@ -92,7 +94,7 @@ class DomainFold:
             )
         touched: set[str] = set()
         if kinds.CASE_NEW in by_kind:
-            touched |= self._new_cases(conn, by_kind[kinds.CASE_NEW])
+            touched |= self._new_cases(conn, by_kind[kinds.CASE_NEW], places)
         if kinds.CASE_EVENT in by_kind:
             touched |= self._events(conn, by_kind[kinds.CASE_EVENT])
         if kinds.CASE_NUMBER in by_kind:
@@ -108,9 +110,9 @@ class DomainFold:
         if touched:
             refold_cases(conn, touched)
         if kinds.EVALUATION in by_kind:
-            self._evaluations(conn, by_kind[kinds.EVALUATION])
+            self._evaluations(conn, by_kind[kinds.EVALUATION], places)
         if kinds.RECTIFICATION in by_kind:
-            self._rectification_steps(conn, by_kind[kinds.RECTIFICATION])
+            self._rectification_steps(conn, by_kind[kinds.RECTIFICATION], places)
         if kinds.CARD_ISSUE in by_kind:
             conn.executemany(
                 "INSERT OR IGNORE INTO cards (card_id, case_id, level, issued_ms, issued_by, reason) "
@@ -128,22 +130,16 @@ class DomainFold:
                 [(e.value["at_ms"], e.value.get("by"), e.value["reason"], e.key) for e in by_kind[kinds.CARD_REVOKE]],
             )
         if kinds.ROSTER in by_kind:
+            days = _admitted(conn, by_kind[kinds.ROSTER], lambda e: claims.roster(places, e))
             conn.executemany(
                 "INSERT INTO roster (village, day, agent, substitute, hlc) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (village, day) DO UPDATE SET agent = excluded.agent, substitute = excluded.substitute, "
                 "hlc = excluded.hlc WHERE excluded.hlc >= hlc",
-                [
-                    (_author(e.feed), e.value["day"], e.value["agent"], e.value.get("substitute"), e.hlc)
-                    for e in by_kind[kinds.ROSTER]
-                ],
+                [(_author(e.feed), e.value["day"], e.value["agent"], e.value.get("substitute"), e.hlc) for e in days],
             )
 
         if kinds.NODE_CONTACT in by_kind:  # after membership: a report is checked against the tree
-            refused = contacts.fold_contacts(conn, by_kind[kinds.NODE_CONTACT])
-            if refused:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO fold_rejects (feed, seq, kind, reason) VALUES (?, ?, ?, ?)", refused
-                )
+            _reject(conn, contacts.fold_contacts(conn, by_kind[kinds.NODE_CONTACT]))
 
     # --- membership -----------------------------------------------------------------------------------------
 
@@ -212,9 +208,16 @@ class DomainFold:
 
     # --- cases -----------------------------------------------------------------------------------------------
 
-    def _new_cases(self, conn: Any, entries: list[Entry]) -> set[str]:
+    def _new_cases(self, conn: Any, entries: list[Entry], places: claims.Places) -> set[str]:
+        owners, replaced = _case_owners(conn, entries, places)
+        if replaced:
+            # a claim that ranks first arrived after another took the id: the other's row goes (its entry is
+            # now a reject), with the county case a 转报 of it opened; the owner's row is folded below
+            for cid in replaced & {e.key for e, _ in owners}:
+                conn.execute("DELETE FROM cases WHERE case_id = ? OR origin_case_id = ?", (cid, cid))
+                conn.execute("DELETE FROM case_pii WHERE case_id = ?", (cid,))
         rows, pii = [], []
-        for e in entries:
+        for e, place in owners:
             v = e.value
             item = v.get("item") or {}
             agent = v.get("agent") or {}
@@ -230,9 +233,9 @@ class DomainFold:
                     e.key,
                     v.get("local_no"),
                     v.get("level") or item.get("level"),
-                    _author(e.feed),
-                    v.get("village"),
-                    v.get("township"),
+                    place.node,
+                    place.village,
+                    place.township,
                     e.feed,
                     e.seq,
                     item.get("task_code", ""),
@@ -245,7 +248,7 @@ class DomainFold:
                     int(bool(v.get("pledge"))),
                     agent.get("name"),
                     agent.get("proxy_no"),
-                    v.get("channel"),
+                    claims.CASE_CHANNEL[place.role or ""],
                     int(v.get("filed_ms") or 0),
                     body,
                 )
@@ -261,14 +264,15 @@ class DomainFold:
         )
         if pii:
             conn.executemany("INSERT OR IGNORE INTO case_pii (case_id, data, sealed) VALUES (?, ?, ?)", pii)
-        # evaluations that arrived before the case they name take the case's place and item now
+        # evaluations that arrived before the case they name (or named a case whose owner changed) take the
+        # case's place and item now, if their author may evaluate it
+        recheck = set(replaced)
         if conn.execute("SELECT 1 FROM evaluations WHERE item_code IS NULL AND case_id IS NOT NULL LIMIT 1").fetchone():
-            conn.executemany(
-                "UPDATE evaluations SET village = ?, township = ?, item_code = ? WHERE case_id = ?",
-                [(r[4], r[5], r[8], r[0]) for r in rows],
-            )
-        # events that arrived before their case (another feed came first): fold them now
-        ids = [e.key for e in entries]
+            recheck |= {r[0] for r in rows}
+        if recheck:
+            _recheck_evaluations(conn, [r for r in rows if r[0] in recheck], places)
+        # events that arrived before their case (another feed came first), or on a case whose owner changed
+        ids = [e.key for e, _ in owners]
         early: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -283,7 +287,7 @@ class DomainFold:
                 r[0]
                 for r in conn.execute(f"SELECT DISTINCT case_id FROM case_events WHERE case_id IN ({marks})", chunk)
             }
-        return early
+        return early | replaced
 
     def _seal_pii(self, case_id: str, applicant: Any) -> tuple[bytes, int]:
         plain = orjson.dumps(applicant, option=orjson.OPT_SORT_KEYS)
@@ -317,17 +321,21 @@ class DomainFold:
     # --- 好差评 ------------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _evaluations(conn: Any, entries: list[Entry]) -> None:
-        rows, opened = [], []
+    def _evaluations(conn: Any, entries: list[Entry], places: claims.Places) -> None:
+        rows, opened, rejects = [], [], []
         for e in entries:
-            v = e.value
+            why = claims.evaluation(places, e)
+            v, place = e.value, places.author(e)
             case = conn.execute(
                 "SELECT village, township, item_code FROM cases WHERE case_id = ?", (v.get("case_id"),)
             ).fetchone()
-            if case:
-                village, township, item = case
-            else:  # no case (yet): the place is the author's; the case fills in the item when it arrives
-                village, township, item = (*_place_of(conn, _author(e.feed)), None)
+            if why is None and case is not None and not claims.may_evaluate(place, case[0], case[1]):
+                why = claims.not_evaluable(place, v["case_id"])
+            if why is not None:
+                rejects.append((e.feed, e.seq, e.kind, e.key, why))
+                continue
+            # the case's place and item; no case (yet): the author's place, and the case fills in the item
+            village, township, item = case if case is not None else (place.village, place.township, None)
             rows.append(
                 (
                     e.key,
@@ -339,17 +347,21 @@ class DomainFold:
                     v.get("target_name"),
                     v.get("comment"),
                     v["at_ms"],
-                    _author(e.feed),
+                    place.node,
                     village,
                     township,
                     item,
+                    e.feed,
+                    e.seq,
                 )
             )
             if v["level"] <= kinds.BAD_LEVEL_MAX:
                 opened.append((e.key, v["at_ms"], int(v.get("rectify_days") or kinds.DEFAULT_RECTIFY_DAYS)))
+        _reject(conn, rejects)
         conn.executemany(
             "INSERT OR IGNORE INTO evaluations (evaluation_id, case_id, level, channel, stage, target_type, target_name, "
-            "comment, at_ms, author, village, township, item_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "comment, at_ms, author, village, township, item_code, feed, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         conn.executemany(
@@ -359,13 +371,117 @@ class DomainFold:
         refold_rectifications(conn, {r[0] for r in opened})
 
     @staticmethod
-    def _rectification_steps(conn: Any, entries: list[Entry]) -> None:
+    def _rectification_steps(conn: Any, entries: list[Entry], places: claims.Places) -> None:
+        steps = _admitted(conn, entries, lambda e: claims.rectification(places, e))
         conn.executemany(
             "INSERT OR IGNORE INTO rectification_steps (feed, seq, evaluation_id, hlc, author, step, body) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e.feed, e.seq, e.key, e.hlc, _author(e.feed), e.value["step"], e.body.decode()) for e in entries],
+            [(e.feed, e.seq, e.key, e.hlc, _author(e.feed), e.value["step"], e.body.decode()) for e in steps],
         )
-        refold_rectifications(conn, {e.key for e in entries})
+        refold_rectifications(conn, {e.key for e in steps})
+
+
+def _reject(conn: Any, rejects: Iterable[Reject]) -> None:
+    """Signed and stored, but not something the domain may fold: listed, never applied, never blocking sync."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO fold_rejects (feed, seq, kind, key, reason) VALUES (?, ?, ?, ?, ?)", list(rejects)
+    )
+
+
+def _admitted(conn: Any, entries: list[Entry], refusal: Callable[[Entry], str | None]) -> list[Entry]:
+    """The entries `refusal` finds nothing against; the others go to `fold_rejects` with its reason."""
+    out, rejects = [], []
+    for e in entries:
+        why = refusal(e)
+        if why is None:
+            out.append(e)
+        else:
+            rejects.append((e.feed, e.seq, e.kind, e.key, why))
+    _reject(conn, rejects)
+    return out
+
+
+def _case_owners(
+    conn: Any, entries: list[Entry], places: claims.Places
+) -> tuple[list[tuple[Entry, claims.Place]], set[str]]:
+    """The `case.new` entries that own their case id (claims.owner_rank), and the ids whose row they take over.
+
+    Every other claim on an owned id is a reject, whichever arrived first: the result depends only on the
+    entries held, never on their arrival order."""
+    owners: dict[str, tuple[Entry, claims.Place]] = {}
+    replaced: set[str] = set()
+    rejects: list[Reject] = []
+    held_rows = case_rows(conn, "author, feed, seq, origin_case_id", list({e.key for e in entries}))
+    for e in entries:
+        place, why = claims.case_new(places, e)
+        if why is not None:
+            rejects.append((e.feed, e.seq, e.kind, e.key, why))
+            continue
+        rank = claims.owner_rank(place.role, e.feed, e.seq)
+        held = owners.get(e.key)
+        if held is not None:
+            other = held[0]
+            if claims.owner_rank(held[1].role, other.feed, other.seq) < rank:
+                rejects.append((e.feed, e.seq, e.kind, e.key, claims.CASE_TAKEN))
+                continue
+            rejects.append((other.feed, other.seq, other.kind, other.key, claims.CASE_TAKEN))
+        else:
+            row = held_rows.get(e.key)
+            if row is not None:
+                author, feed, seq, origin = row
+                if origin is not None:  # the county case a 转报 opened: a filed case keeps its id, whenever it came
+                    replaced.update((e.key, origin))
+                    owners[e.key] = (e, place)
+                    continue
+                if (feed, seq) == (e.feed, e.seq):
+                    continue  # this very entry, folded already
+                if claims.owner_rank(places(author).role, feed, seq) < rank:
+                    rejects.append((e.feed, e.seq, e.kind, e.key, claims.CASE_TAKEN))
+                    continue
+                rejects.append((feed, seq, kinds.CASE_NEW, e.key, claims.CASE_TAKEN))
+                replaced.add(e.key)
+        owners[e.key] = (e, place)
+    _reject(conn, rejects)
+    return list(owners.values()), replaced
+
+
+def case_rows(conn: Any, columns: str, case_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """{case_id: (columns…)} of the cases held among `case_ids`, 500 ids a query."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for i in range(0, len(case_ids), 500):
+        chunk = case_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(
+            (r[0], r[1:])
+            for r in conn.execute(f"SELECT case_id, {columns} FROM cases WHERE case_id IN ({marks})", chunk)
+        )
+    return out
+
+
+def _recheck_evaluations(conn: Any, rows: list[tuple[Any, ...]], places: claims.Places) -> None:
+    """Evaluations of these (new or re-owned) case rows: take the case's place and item, or are refused."""
+    keep, drop, rejects = [], [], []
+    for r in rows:
+        case_id, village, township, item = r[0], r[4], r[5], r[8]
+        for eid, author, feed, seq in conn.execute(
+            "SELECT evaluation_id, author, feed, seq FROM evaluations WHERE case_id = ?", (case_id,)
+        ).fetchall():
+            place = places(author)
+            if claims.may_evaluate(place, village, township) or feed is None:
+                keep.append((village, township, item, eid))
+            else:
+                drop.append((eid,))
+                rejects.append((feed, seq, kinds.EVALUATION, eid, claims.not_evaluable(place, case_id)))
+    conn.executemany("UPDATE evaluations SET village = ?, township = ?, item_code = ? WHERE evaluation_id = ?", keep)
+    if drop:
+        conn.executemany(
+            "DELETE FROM fold_rejects WHERE (feed, seq) IN "
+            "(SELECT feed, seq FROM rectification_steps WHERE evaluation_id = ?)",
+            drop,
+        )
+        conn.executemany("DELETE FROM rectifications WHERE evaluation_id = ?", drop)
+        conn.executemany("DELETE FROM evaluations WHERE evaluation_id = ?", drop)
+        _reject(conn, rejects)
 
 
 _STR, _INT, _DICT = (str,), (int,), (dict,)
@@ -416,14 +532,6 @@ def _malformed(e: Entry) -> str | None:
     if e.kind == kinds.CASE_NEW and not isinstance(v["item"].get("task_code", ""), str):
         return "item.task_code is not text"
     return None
-
-
-def _place_of(conn: Any, node: str) -> tuple[str | None, str | None]:
-    """(village, township) of a node: a village and its township, or a township alone."""
-    row = conn.execute("SELECT role, parent FROM nodes WHERE node = ?", (node,)).fetchone()
-    if row is None:
-        return None, None
-    return (node, row[1]) if row[0] == "village" else (None, node if row[0] == "township" else None)
 
 
 def case_pii_aad(case_id: str) -> bytes:
@@ -530,6 +638,7 @@ def _may_act(ev: Event, village: str | None, township: str | None) -> bool:
 
 def _open_linked_case(conn: Any, origin: str, linked: str, forwarded_ms: int) -> None:
     """The county case a 转报 names: same item and applicant, handled at the county level."""
+    # a case filed with that id (a case.new) keeps it: a 转报 never takes another case's id (_case_owners)
     conn.execute(
         "INSERT OR IGNORE INTO cases (case_id, local_no, official_no, origin_case_id, level, author, village, township, "
         "feed, seq, item_code, item_version, item_name, case_type, promised_days, initial_state, state, pledge, "
@@ -542,13 +651,30 @@ def _open_linked_case(conn: Any, origin: str, linked: str, forwarded_ms: int) ->
 
 
 def refold_rectifications(conn: Any, evaluation_ids: Iterable[str]) -> None:
-    """整改: assign (owner, deadline) → 整改中; followup (回访) → 已回访; rate (整改评价) → 已办结; in (hlc, author, seq) order."""
+    """整改: assign (owner, deadline) → 整改中; followup (回访) → 已回访; rate (整改评价) → 已办结; in (hlc, author, seq) order.
+
+    Only the evaluation's township and the county take steps (claims.may_rectify); another's step is a reject."""
+    places = claims.Places(conn)
     for eid in evaluation_ids:
         if conn.execute("SELECT 1 FROM rectifications WHERE evaluation_id = ?", (eid,)).fetchone() is None:
             continue
-        steps = conn.execute(
-            "SELECT step, body FROM rectification_steps WHERE evaluation_id = ? ORDER BY hlc, author, feed, seq", (eid,)
+        where = conn.execute("SELECT township FROM evaluations WHERE evaluation_id = ?", (eid,)).fetchone()
+        township = where[0] if where else None
+        rows = conn.execute(
+            "SELECT step, body, author, feed, seq FROM rectification_steps WHERE evaluation_id = ? "
+            "ORDER BY hlc, author, feed, seq",
+            (eid,),
         ).fetchall()
+        steps, refused = [], []
+        for step, body, author, feed, seq in rows:
+            if claims.may_rectify(places(author), township):
+                steps.append((step, body))
+                conn.execute("DELETE FROM fold_rejects WHERE feed = ? AND seq = ?", (feed, seq))
+            else:
+                refused.append(
+                    (feed, seq, kinds.RECTIFICATION, eid, claims.not_rectifiable(places(author), eid, township))
+                )
+        _reject(conn, refused)
         owner = followup_ms = note = level = rated_ms = deadline = None
         state = "待整改"
         for step, body in steps:

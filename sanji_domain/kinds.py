@@ -14,6 +14,11 @@
 | card.issue / .revoke  | card_id         | county, the case's county feed `county/V` or `county/T` (电子监察)      |
 | roster.duty           | village:day     | village `V/up` (值班表)                                                |
 | node.contact          | village node id | township `T/up`, only about its own villages (sanji_domain.contacts)   |
+
+The fold takes the place an entry speaks for from its feed's author and the
+membership, never from the body; who may write which kind and which body
+fields must agree is `sanji_domain.claims` (docs/domain.md, "Who may write
+which kind"). An entry that breaks it is kept as a reject (`fold_rejects`).
 """
 
 from __future__ import annotations

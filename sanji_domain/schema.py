@@ -120,3 +120,24 @@ def m004_case_numbers(db: sqlite_utils.Database) -> None:
         "UPDATE cases SET official_no = (SELECT n.official_no FROM case_numbers n WHERE n.case_id = cases.case_id) "
         "WHERE official_no IS NULL AND case_id IN (SELECT case_id FROM case_numbers)"
     )
+
+
+@domain_migrations()
+def m005_claims(db: sqlite_utils.Database) -> None:
+    # a reject names its entry's key (the case id of a refused case.new, …); an evaluation its entry, so a
+    # later-arriving case can turn it into a reject (sanji_domain.claims)
+    db.execute("ALTER TABLE fold_rejects ADD COLUMN key TEXT")
+    db.execute("ALTER TABLE evaluations ADD COLUMN feed TEXT")
+    db.execute("ALTER TABLE evaluations ADD COLUMN seq INTEGER")
+    if "entries" not in db.table_names() or not {"feed", "seq", "key"} <= set(db["entries"].columns_dict):
+        return
+    db.execute(
+        "UPDATE fold_rejects SET key = (SELECT e.key FROM entries e WHERE e.feed = fold_rejects.feed "
+        "AND e.seq = fold_rejects.seq)"
+    )
+    db.execute("UPDATE evaluations SET feed = author || '/up'")
+    db.execute(
+        "UPDATE evaluations SET seq = (SELECT e.seq FROM entries e WHERE e.feed = evaluations.feed "
+        "AND e.kind = 'evaluation.new' AND e.key = evaluations.evaluation_id)"
+    )
+    db.execute("UPDATE evaluations SET feed = NULL WHERE seq IS NULL")

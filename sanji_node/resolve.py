@@ -94,6 +94,7 @@ def _forget_domain(store: Store, feed: str, mark: int, stranded: list[Entry]) ->
     conn = store.conn
     cases = [e.key for e in stranded if e.kind == kinds.CASE_NEW]
     conn.execute("DELETE FROM case_events WHERE feed = ? AND seq > ?", (feed, mark))
+    conn.execute("DELETE FROM fold_rejects WHERE feed = ? AND seq > ?", (feed, mark))
     for cid in cases:
         conn.execute("DELETE FROM cases WHERE case_id = ? AND feed = ? AND seq > ?", (cid, feed, mark))
         conn.execute("DELETE FROM case_pii WHERE case_id = ? AND case_id NOT IN (SELECT case_id FROM cases)", (cid,))

@@ -56,6 +56,7 @@ def record_resent(store: Store, node: str, batches: int) -> None:
 
 
 KIND_RECEIPT = "sync.receipt"
+RECEIPT_FORGED = "只有县级能写回执 sync.receipt (only the county writes a receipt)"
 
 
 @node_migrations()
@@ -115,6 +116,16 @@ def _receipt_hash(value: dict[str, Any]) -> bytes | None:
 def fold_receipts(db: sqlite_utils.Database, entries: list[Entry]) -> None:
     """Keep `receipt_marks` and `receipt_times` in step with the receipts, in the same transaction."""
     receipts = [e for e in entries if e.kind == KIND_RECEIPT and isinstance(e.value, dict)]
+    if receipts:
+        # 县级已接收 is the county's word: a receipt in any other author's feed (a township's `T/V`) is a reject
+        root = db.conn.execute("SELECT value FROM meta WHERE key = 'root_node'").fetchone()
+        forged = [e for e in receipts if root is None or e.feed.split("/", 1)[0] != root[0]]
+        if forged:
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO fold_rejects (feed, seq, kind, key, reason) VALUES (?, ?, ?, ?, ?)",
+                [(e.feed, e.seq, e.kind, e.key, RECEIPT_FORGED) for e in forged],
+            )
+            receipts = [e for e in receipts if e not in forged]
     if receipts:
         db.conn.executemany(
             "INSERT INTO receipt_marks (feed, seq) VALUES (?, ?) "

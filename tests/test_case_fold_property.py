@@ -203,3 +203,69 @@ def test_malformed_or_unauthorised_entries_are_listed_not_applied() -> None:
     reasons = dict(db.execute("SELECT kind, reason FROM fold_rejects").fetchall())
     assert "action" in reasons[kinds.CASE_EVENT]
     assert "only the county" in reasons[kinds.CATALOG_ITEM]
+
+
+# --- hostile claims (issue 12): what a township or a village signs about places it does not stand for ------------
+
+HOSTILE = {
+    # the township copies the village's case id into its own feed, with another applicant (reproduction 1)
+    "steal": ("t1/up", kinds.CASE_NEW, "case-a", {"case_id": "case-a", "applicant": {"name": "冒名"}, "channel": "窗口",
+              "filed_ms": 1, "item": {"task_code": "T1"}, "township": "t1", "village": None}),
+    # a window case claiming to be the village's 代办 case (reproduction 2)
+    "as-village": ("t1/up", kinds.CASE_NEW, "case-t", {"case_id": "case-t", "channel": "代办", "filed_ms": 2,
+                   "item": {"task_code": "T1"}, "township": "t1", "village": "v1"}),
+    # the township evaluating "as" the village's 代办点: a 差评 that would open a rectification (reproduction 2)
+    "as-daibandian": ("t1/up", kinds.EVALUATION, "e-t", {"at_ms": 3, "case_id": "case-a", "channel": "代办",
+                      "evaluation_id": "e-t", "level": 1, "target_name": "v1", "target_type": "代办点"}),
+    # the village's own evaluation of its case, and a village case claiming another village
+    "own-evaluation": ("v1/up", kinds.EVALUATION, "e-v", {"at_ms": 4, "case_id": "case-b", "evaluation_id": "e-v",
+                       "level": 2, "target_type": "代办点"}),
+    "other-village": ("v1/up", kinds.CASE_NEW, "case-x", {"case_id": "case-x", "filed_ms": 5,
+                      "item": {"task_code": "T1"}, "township": "t1", "village": "v2"}),
+}  # fmt: skip
+
+
+def claims_snapshot(db: sqlite_utils.Database) -> tuple[list[tuple], ...]:
+    return (
+        *snapshot(db),
+        db.execute("SELECT case_id, author, village, township, channel, feed, seq FROM cases ORDER BY 1").fetchall(),
+        db.execute("SELECT case_id, data FROM case_pii ORDER BY 1").fetchall(),
+        db.execute("SELECT feed, seq, kind, key, reason FROM fold_rejects ORDER BY 1, 2").fetchall(),
+        db.execute("SELECT evaluation_id, author, village, township FROM evaluations ORDER BY 1").fetchall(),
+        db.execute("SELECT evaluation_id, state FROM rectifications ORDER BY 1").fetchall(),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    script=scripts(),
+    hostile=st.lists(st.sampled_from(sorted(HOSTILE)), min_size=1, unique=True),
+    stamps=st.lists(st.integers(0, 3_000_000), min_size=len(HOSTILE), max_size=len(HOSTILE)),
+    data=st.data(),
+)
+def test_hostile_claims_fold_the_same_in_every_order_and_never_win(
+    script: list[tuple[str, int, str, int]], hostile: list[str], stamps: list[int], data: st.DataObject
+) -> None:
+    feeds = build_feeds(script)
+    feeds.setdefault("t1/up", [])
+    for name, hlc in zip(hostile, stamps, strict=False):  # any stamp: an author may backdate its own entries
+        feed, kind, key, value = HOSTILE[name]
+        feeds[feed].append(entry(feed, len(feeds[feed]) + 1, kind, key, value, hlc))
+    labels = [f for f, es in feeds.items() for _ in es]
+    results = []
+    for _node in range(3):
+        order = data.draw(st.permutations(labels))
+        cuts = data.draw(st.lists(st.integers(0, len(labels)), max_size=5))
+        results.append(claims_snapshot(fold_in_order(feeds, order, cuts)))
+    assert results[0] == results[1] == results[2]
+    *_, cases, pii, rejects, evaluations, rectifications = results[0]
+    # the village's cases stay the village's, with its applicant; no hostile claim changed any state
+    owners = {c[0]: c[1:5] for c in cases if c[0] in ("case-a", "case-b", "case-t", "case-x")}
+    assert owners == {cid: ("v1", "v1", "t1", "代办") for cid in CASES}
+    assert "冒名" not in str(pii)
+    refused = {(r[0], r[3]) for r in rejects}
+    for name in hostile:
+        feed, kind, key, _ = HOSTILE[name]
+        assert ((feed, key) in refused) == (name != "own-evaluation"), name
+    assert [e[0] for e in evaluations] == (["e-v"] if "own-evaluation" in hostile else [])
+    assert [r[0] for r in rectifications] == (["e-v"] if "own-evaluation" in hostile else [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sanji_domain import commands, search, views
+from sanji_domain import rejects as domain_rejects
 from sanji_domain.search import CaseFilter
 from sanji_domain.states import ACTIONS, NODE_ROLE_ACTOR, acting_role
 
@@ -109,3 +110,8 @@ def open_duplicates(ws: Workspace, item: str, id_number: str) -> list[dict[str, 
 
 def conflicts(ws: Workspace) -> list[dict[str, Any]]:
     return ws.read(views.conflicts)
+
+
+def rejects(ws: Workspace) -> list[dict[str, Any]]:
+    """Entries kept but refused by the fold (a claim the author may not make, a body the domain cannot use)."""
+    return ws.read(domain_rejects.listed)

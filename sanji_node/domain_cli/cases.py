@@ -27,11 +27,23 @@ LIST_COLUMNS = [
 CONFLICT_COLUMNS = [
     ("local_no", "本地编号"),
     ("at", "时间"),
-    ("author", "作者"),
+    ("author_name", "作者"),
     ("action_label", "操作"),
     ("state_label", "当时状态"),
     ("conflict", "原因"),
 ]
+REJECT_COLUMNS = [
+    ("at", "时间"),
+    ("author_name", "作者"),
+    ("kind_label", "条目"),
+    ("key", "键"),
+    ("local_no", "现归属办件"),
+    ("owner_name", "登记者"),
+    ("reason", "原因"),
+]
+REJECT_NOTE = (
+    "以下条目已签名保存，但作者无权如此声明或内容不可用，不改变任何状态；请核实作者节点 (kept, changes nothing)"
+)
 
 
 def add_case_commands(case: click.Group, role: str, load: Loader, prepare: Prepare | None) -> None:
@@ -65,17 +77,26 @@ def add_case_commands(case: click.Group, role: str, load: Loader, prepare: Prepa
             detail = actions.show_case(ws, ref)
         emit(as_json, detail, lambda: case_text(detail))
 
-    @case.command(name="conflicts", help="List every event kept as a conflict (concurrent, incompatible decisions).")
+    @case.command(
+        name="conflicts",
+        help="List every event kept as a conflict (concurrent, incompatible decisions) and every entry refused "
+        "by the fold (a claim its author may not make).",
+    )
     @data_option
     @json_option
     @handle_errors
     def case_conflicts(data_dir: str, as_json: bool) -> None:
         with Workspace(load(data_dir)) as ws:
-            rows = actions.conflicts(ws)
+            rows, refused = actions.conflicts(ws), actions.rejects(ws)
         emit(
             as_json,
-            {"rule": CONFLICT_RULE, "conflicts": rows},
-            lambda: f"共 {len(rows)} 个冲突事件。规则: {CONFLICT_RULE}\n" + table(rows, CONFLICT_COLUMNS),
+            {"rule": CONFLICT_RULE, "conflicts": rows, "rejects": refused},
+            lambda: (
+                f"共 {len(rows)} 个冲突事件。规则: {CONFLICT_RULE}\n"
+                + table(rows, CONFLICT_COLUMNS)
+                + f"\n\n共 {len(refused)} 条拒收条目。{REJECT_NOTE}\n"
+                + table(refused, REJECT_COLUMNS)
+            ),
         )
 
     choices = actions.role_actions(role)
@@ -91,7 +112,10 @@ def add_case_commands(case: click.Group, role: str, load: Loader, prepare: Prepa
     @click.option("--kind", default=None, type=click.Choice(["挂起", "特别程序"]), help="suspend: 挂起 or 特别程序")
     @click.option("--material", "materials", multiple=True, help="submit/supplement: a material now received (repeat)")
     @click.option(
-        "--ask", "asked", multiple=True, help="request_supplement: a material the applicant must bring (repeat; 一次告知)"
+        "--ask",
+        "asked",
+        multiple=True,
+        help="request_supplement: a material the applicant must bring (repeat; 一次告知)",
     )
     @person_option
     @json_option
@@ -108,7 +132,13 @@ def add_case_commands(case: click.Group, role: str, load: Loader, prepare: Prepa
         person: str | None,
         as_json: bool,
     ) -> None:
-        data = {"reason": reason, "result": result, "kind": kind, "materials": list(materials), "requested": list(asked)}
+        data = {
+            "reason": reason,
+            "result": result,
+            "kind": kind,
+            "materials": list(materials),
+            "requested": list(asked),
+        }
         with Workspace(load(data_dir)) as ws:
             r = actions.transition(ws, ref, action, data, person=person)
         emit(as_json, r, f"办件 {r['local_no']}: {STATE_LABELS[r['from']]} → {ACTION_LABELS[action]}，已记录，待同步。")
