@@ -39,7 +39,7 @@ def create_app(
         request, _ = enrolment.decode_message(body)
         with node.open_store() as store:
             since = store.vector().get(f"{config.root_node}/*", (0, b""))[0]
-            client = node.client()
+            client = node.client(store=store)
             try:
                 answer = client.enroll(enrolment.encode_message(request, since))
             finally:
