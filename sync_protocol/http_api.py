@@ -14,6 +14,7 @@ error's HTTP status. Routes (all under `/api/v1`):
 Every 200 answer to a signed request carries `X-Sanji-Answer`, this node's
 signature over the answer bound to the request's nonce (`answers`), so the
 child acts only on what this node said.
+
 Pages are compressed under our own header, not Content-Encoding, so no HTTP
 library inflates them behind our back: the receiver inflates with a bound.
 """
