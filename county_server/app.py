@@ -13,7 +13,7 @@ from flask import Flask
 from sanji_node import state
 from sanji_node.config import DataDir
 from sanji_node.parent import now_ms, parent_app
-from sync_protocol import compression, enrolment
+from sync_protocol import answers, compression, enrolment
 from sync_protocol.auth import Caller
 from sync_protocol.batches import encode_page
 from sync_protocol.planning import Vector
@@ -50,13 +50,16 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
         request, since = enrolment.decode_message(body)
         with open_store() as store:
             member = tokens.redeem(store, key, request, now_ms=clock_ms())
+            parent = store.directory().get(str(member["parent"]))
             out: dict[str, Any] = {
                 **member,
                 "county": config.county,
                 "county_name": config.county_name,
                 "root_node": config.root_node,
                 "root_key": config.root_key,
+                "parent_key": "" if parent is None else parent.key.hex,  # the new node checks its parent's answers
             }
+            out = answers.sign_enrol_answer(key, out, request.token.token_id)
             if since is not None:
                 out["county_feed"] = base64.b64encode(county_feed_page(store, since)).decode("ascii")
         return out
@@ -75,6 +78,7 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
         node_id=config.node_id,
         role="county",
         open_store=open_store,
+        key=key,
         clock_ms=clock_ms,
         pool=pool,
         enroll=enroll,

@@ -11,8 +11,10 @@ So a mark is the highest seq at which the parent (or the county) was seen
 holding *our* hash:
 
 - the parent's latest ack (`parent_acks`), if we hold its seq with its hash;
-- `ack_marks`, the highest such seq seen at any earlier ack (an ack for seqs
-  beyond our head, or on the other branch, does not lower it);
+- `ack_marks`, the seq of the latest ack that named our hash (an ack for seqs
+  beyond our head, or on the other branch, leaves it as it was; an ack on our
+  branch sets it, lower too: the parent's answers are signed, protocol.md
+  §10.2, so a parent that proves it holds less is believed);
 - the county's receipts (`receipt_times` keeps each one with its hash).
 
 Receipts folded before the hash was kept (hash NULL) count only while the feed

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sanji_domain import pii
-from sync_protocol import compression, enrolment, files
+from sync_protocol import answers, compression, enrolment, files
 from sync_protocol.batches import decode_page
-from sync_protocol.errors import AuthorizationError, KeyFileError, SyncError, TransportError
+from sync_protocol.errors import AnswerVerificationError, AuthorizationError, KeyFileError, SyncError, TransportError
 from sync_protocol.feeds import feed_of
 from sync_protocol.http_client import ParentClient
 from sync_protocol.keys import PublicKey, SigningKey
@@ -91,6 +91,8 @@ def enrol(
                 "the answer names a different county root key than the token",
                 hint="the parent address may be wrong, or something between is not genuine; ask the county",
             )
+        # signed by that root for this token and this key: nothing between could have changed a field
+        answers.verify_enrol_answer(answer, root, token.token_id, key.public.hex)
         if answer.get("role") != expect_role or answer.get("node") != token.node:
             raise AuthorizationError(
                 f"this token enrols a {answer.get('role')}, not a {expect_role}", hint="use the program for that role"
@@ -110,6 +112,7 @@ def enrol(
             port=port,
             sync_interval_s=sync_interval_s,
             passphrase_env=passphrase_env,
+            parent_key=str(answer.get("parent_key") or "") or None,
         )
         data.save_key(key, passphrase)
         if expect_role == "village" and passphrase is not None:
@@ -148,14 +151,35 @@ class ChildNode:
     def open_store(self) -> Store:
         return state.open_store(self.data, self.config, fold=self.fold, sealer=self.sealer)
 
-    def client(self, url: str | None = None, **kw: Any) -> ParentClient:
+    def client(
+        self, url: str | None = None, parent_id: str | None = None, *, store: Store | None = None, **kw: Any
+    ) -> ParentClient:
+        """A client to `parent_id` (default: the parent) at `url`, checking its answers with its key."""
+        parent = parent_id or self.config.parent or ""
         return ParentClient(
             url or self.config.parent_url or "",
             key=self.key,
             node_id=self.config.node_id,
             county=self.config.county,
+            parent=parent,
+            parent_key=self.parent_key(parent, store),
             **kw,
         )
+
+    def parent_key(self, parent: str, store: Store | None = None) -> PublicKey | None:
+        """`parent`'s key: from the membership held here, else from enrolment (a node that holds no
+        membership yet), else none (its answers are then refused)."""
+        if store is None:
+            with self.open_store() as s:
+                return self.parent_key(parent, s)
+        member = store.directory().get(parent)
+        if member is not None:
+            return member.key
+        if parent == self.config.root_node:
+            return PublicKey.from_hex(self.config.root_key)
+        if parent == self.config.parent and self.config.parent_key:
+            return PublicKey.from_hex(self.config.parent_key)
+        return None
 
     def sync(self, progress: Progress | None = None, **client_kw: Any) -> SyncReport:
         """One session with the parent; with the county as fallback if the parent is down."""
@@ -168,7 +192,7 @@ class ChildNode:
             for url, parent_id in targets:
                 if not url or not parent_id:
                     continue
-                client = self.client(url, **client_kw)
+                client = self.client(url, parent_id, store=store, **client_kw)
                 try:
                     report = sync_once(
                         store,
@@ -192,7 +216,9 @@ class ChildNode:
                         except SyncError as e:  # the sync itself succeeded; say why nothing was purged
                             state.set_state(store, purge_error=e.message)
                     return report
-                except TransportError as e:
+                except (TransportError, AnswerVerificationError) as e:
+                    # an answer the parent's key does not vouch for changed nothing here: say so, and try the
+                    # fallback as when the link is down (something on this link answers in the parent's name)
                     last = e
                     record_failure(store, e, now_ms)
                 finally:
@@ -345,14 +371,16 @@ def apply_county_feed(store: Store, answer: dict[str, Any]) -> list[Verdict]:
     return [store.receive(b) for b in decode_page(page)]
 
 
-def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[str]:
+def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0, **client_kw: Any) -> list[str]:
     """Restored-laptop protection: before writing to our own feeds, ask the parent what it holds of them.
 
     If the parent holds more of a feed this node writes than the node itself
     (a laptop restored from an old backup), sync first so the feed continues
     instead of forking. Offline, there is nothing to ask: the write goes ahead,
-    and a fork, if it happens, is caught and quarantined upstream. A node restored
-    with `restore` (sanji_node.backup) must sync first: unreachable, it refuses.
+    and a fork, if it happens, is caught and quarantined upstream. An answer the
+    parent's key does not vouch for counts as offline: nothing is recovered from
+    it, and the refusal is kept as the last error. A node restored with `restore`
+    (sanji_node.backup) must sync first: unreachable, it refuses.
     """
     from sync_protocol import session
 
@@ -368,7 +396,7 @@ def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[s
             return node.sync(timeout=(timeout_s, 120.0), attempts=1).recovered
         except TransportError as e:
             raise backup.refusal(node.config, f"连不上{backup.PARENT_NAMES.get(node.config.role, '上级')}") from e
-    client = node.client(timeout=(timeout_s, timeout_s), attempts=1)
+    client = node.client(timeout=(timeout_s, timeout_s), attempts=1, **client_kw)
     try:
         with node.open_store() as store:
             directory = store.directory()
@@ -377,8 +405,12 @@ def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0) -> list[s
             behind = session.must_recover(store.vector(), reply.own)
     except TransportError:
         return []
+    except AnswerVerificationError as e:
+        with node.open_store() as store:
+            record_failure(store, e, now_ms)
+        return []
     finally:
         client.close()
-    if behind and not node.sync().ok:
+    if behind and not node.sync(**client_kw).ok:
         return []  # forked (restored, then written offline): nothing was recovered; the write says why
     return behind

@@ -38,6 +38,7 @@ class NodeConfig:
     port: int = 0
     sync_interval_s: int = 60
     passphrase_env: str | None = None
+    parent_key: str | None = None  # hex, from the county's signed enrolment answer: checks the parent's answers
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from sync_protocol.auth import Caller, NonceCache
+from sync_protocol.auth import Caller
 from sync_protocol.http_api import SyncContext, sync_blueprint
+from sync_protocol.keys import SigningKey
 from sync_protocol.planning import Vector
 from sync_protocol.session import Hello
 from sync_protocol.sqlite_store import Store
@@ -29,6 +30,7 @@ def parent_app(
     node_id: str,
     role: str,
     open_store: Callable[[], Store],
+    key: SigningKey | None = None,
     clock_ms: Callable[[], int] = now_ms,
     pool: VerifyPool | None = None,
     enroll: Callable[[bytes], dict[str, Any]] | None = None,
@@ -65,7 +67,8 @@ def parent_app(
         role=role,
         open_store=open_store,
         clock_ms=clock_ms,
-        nonces=NonceCache(),
+        key=key,  # signs every answer a child acts on
+        nonces=None,  # in the node's database: a request replayed after a restart is refused too
         pool=pool,
         enroll=enroll,
         after_push=push_hook,

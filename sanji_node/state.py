@@ -6,7 +6,7 @@ written by the sync session and the sync API, read by `status` and `nodes`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlite_utils
@@ -213,24 +213,28 @@ def get_state(store: Store) -> dict[str, str]:
     return dict(store.conn.execute("SELECT key, value FROM sync_state").fetchall())
 
 
-def record_acks(store: Store, vector: Vector, now_ms: int) -> None:
-    """What the parent said it holds of our feeds (已送达)."""
-    if not vector:
+def record_acks(store: Store, vector: Vector, now_ms: int, absent: Iterable[str] = ()) -> None:
+    """What the parent said, in an answer signed by its key, it holds of these feeds (已送达): recorded as said,
+    lower than before too (a parent restored from an old copy holds less; a forged answer never got here).
+    `absent`: feeds the parent said it holds nothing of."""
+    gone = sorted(set(absent) - set(vector))
+    if not vector and not gone:
         return
     with store.db.atomic():
         store.conn.executemany(
             "INSERT INTO parent_acks (feed, seq, hash, at_ms) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at_ms = excluded.at_ms "
-            "WHERE excluded.seq >= parent_acks.seq",
+            "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at_ms = excluded.at_ms",
             [(f, seq, h, now_ms) for f, (seq, h) in vector.items()],
         )
-        # the highest seq seen acked with *our* hash there (sanji_node.branch): a later ack for the other
-        # branch of a forked feed, or for seqs a restored laptop does not hold, does not lower it
+        # the seq the parent holds with *our* hash (sanji_node.branch), as it now says: an ack for the other
+        # branch of a forked feed, or for seqs a restored laptop does not hold, leaves the mark as it was
         store.conn.executemany(
             "INSERT INTO ack_marks (feed, seq) SELECT e.feed, e.seq FROM entries e WHERE e.feed = ? AND e.seq = ? "
-            "AND e.hash = ? ON CONFLICT (feed) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            "AND e.hash = ? ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq",
             [(f, seq, h) for f, (seq, h) in vector.items()],
         )
+        for table in ("parent_acks", "ack_marks"):
+            store.conn.executemany(f"DELETE FROM {table} WHERE feed = ?", [(f,) for f in gone])
 
 
 def parent_acks(store: Store) -> dict[str, int]:

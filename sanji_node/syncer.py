@@ -107,9 +107,10 @@ def sync_once(
     state.set_state(store, last_attempt_ms=clock_ms())
     directory = store.directory()
     shared = session.shared(node_id, parent_id, directory)
-    reply = client.hello(session.Hello.of(store.vector(), shared, node_id))
+    hello = session.Hello.of(store.vector(), shared, node_id)
+    reply = client.hello(hello)  # acted on only once the parent's signature over it verified (answers.py)
     record_acks = state.record_acks if is_parent else (lambda *_: None)  # a fallback's holdings are not the parent's
-    record_acks(store, reply.own, clock_ms())
+    record_acks(store, reply.own, clock_ms(), set(hello.own or {}))  # what it holds of ours, lower than before too
     report.recovered = session.must_recover(store.vector(), reply.own)
     if reply.match:
         report.noop = True

@@ -9,7 +9,8 @@ views, CLI commands) translate the class to a status or an exit message with
     ├── ProtocolError          400  malformed, non-canonical, oversize, wrong version
     │   └── BundleError        400  a bundle file is damaged or not a bundle
     ├── VerificationError      403  bad hash, bad signature, wrong county, weak key
-    │   └── AuthorizationError 403  an author or peer not allowed to do this
+    │   ├── AuthorizationError 403  an author or peer not allowed to do this
+    │   └── AnswerVerificationError 403  a parent's answer its key does not vouch for
     ├── SequenceError          409  gap, fork, frozen feed
     ├── KeyFileError           400  a key file that cannot be read or decrypted
     ├── StoreError             500  the local database refused an operation
@@ -75,6 +76,12 @@ class AuthorizationError(VerificationError):
     """A node or author that is not allowed to write or push this feed."""
 
     code = "not_allowed"
+
+
+class AnswerVerificationError(VerificationError):
+    """An answer in the parent's name that the parent's key does not vouch for: nothing is acted on."""
+
+    code = "answer_not_verified"
 
 
 class SequenceError(SyncError):

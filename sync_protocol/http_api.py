@@ -11,6 +11,10 @@ error's HTTP status. Routes (all under `/api/v1`):
     POST /sync/push     a page the caller pushes up (X-Sanji-Compression: deflate)
     POST /sync/pull     the caller's vector; answers a compressed page (X-Sanji-More: 1 if more)
 
+Every 200 answer to a signed request carries `X-Sanji-Answer`, this node's
+signature over the answer bound to the request's nonce (`answers`), so the
+child acts only on what this node said.
+
 Pages are compressed under our own header, not Content-Encoding, so no HTTP
 library inflates them behind our back: the receiver inflates with a bound.
 """
@@ -18,16 +22,19 @@ library inflates them behind our back: the receiver inflates with a bound.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from . import PROTOCOL_VERSION, compression, routing, session
-from .auth import Caller, NonceCache, verify_request
+from .answers import H_ANSWER, sign_answer
+from .auth import Caller, Nonces, verify_request
 from .batches import decode_page_prefix, encode_page, peek_feed
 from .errors import AuthorizationError, ProtocolError, SyncError
+from .keys import SigningKey
 from .limits import DEFAULT_LIMITS, Limits
+from .nonce_store import StoredNonces
 from .planning import Vector, restrict
 from .sqlite_store import Store
 from .verify import Verdict
@@ -45,7 +52,8 @@ class SyncContext:
     role: str
     open_store: Callable[[], Store]
     clock_ms: Callable[[], int]
-    nonces: NonceCache = field(default_factory=NonceCache)
+    key: SigningKey | None = None  # signs the answers (None: answers go unsigned, and children refuse them)
+    nonces: Nonces | None = None  # None: kept in the node's database, so they survive a restart
     pool: VerifyPool | None = None
     limits: Limits = DEFAULT_LIMITS
     max_body_bytes: int = 64 * 1024 * 1024
@@ -98,8 +106,9 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
             path=request.path,
             body=raw,
             directory=directory,
+            recipient=ctx.node_id,
             now_ms=ctx.clock_ms(),
-            nonces=ctx.nonces,
+            nonces=ctx.nonces if ctx.nonces is not None else StoredNonces(s),
         )
         if not directory.is_ancestor(ctx.node_id, c.node):
             # a child, or a village falling back to the county while its township is down
@@ -144,7 +153,7 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
         reply = session.answer_hello(msg, vector, shared, c.node)
         if ctx.after_hello is not None:
             ctx.after_hello(s, c, msg, restrict(vector, shared) if reply.match else None)
-        return Response(reply.encode(), mimetype="application/json")
+        return signed(ctx, store().trust.county, c, Response(reply.encode(), mimetype="application/json"))
 
     @bp.post("/sync/push")
     def push() -> Response:
@@ -171,7 +180,7 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
             ctx.after_push(s, c, verdicts)
         vector = s.vector()
         reply = session.PushReply(session.results_of(verdicts), {f: vector[f] for f in sorted(feeds) if f in vector})
-        return Response(reply.encode(), mimetype="application/json")
+        return signed(ctx, store().trust.county, c, Response(reply.encode(), mimetype="application/json"))
 
     @bp.post("/sync/pull")
     def pull() -> Response:
@@ -192,6 +201,23 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
         resp = Response(compression.compress(page), mimetype=PAGE_TYPE)
         resp.headers[compression.HEADER] = compression.ENCODING
         resp.headers[MORE_HEADER] = "1" if len(pages) > 1 else "0"
-        return resp
+        return signed(ctx, store().trust.county, c, resp)
 
     return bp
+
+
+def signed(ctx: SyncContext, county: str, c: Caller, resp: Response) -> Response:
+    """Sign an answer to `c`'s request (protocol.md §10.2): its body as sent, its More and compression headers,
+    bound to the request's nonce and path."""
+    if ctx.key is not None:
+        resp.headers[H_ANSWER] = sign_answer(
+            ctx.key,
+            county=county,
+            node=ctx.node_id,
+            to=c.node,
+            nonce=c.nonce,
+            path=request.path,
+            body=resp.get_data(),
+            headers=dict(resp.headers.items()),
+        )
+    return resp

@@ -2,9 +2,11 @@
 
 An I/O adapter. Keep-alive, explicit timeouts, and retries with backoff for
 failures of the link (a fresh signature and nonce on every attempt, so a
-retry is never mistaken for a replay). Errors come back as the protocol's own
-classes: `TransportError` means "retry later"; anything else is the parent
-saying no, with its code and message.
+retry is never mistaken for a replay), each addressed to the parent by node id.
+The parent's answers are acted on only once its signature over them, bound to
+the request's nonce, verifies with its key (`answers`). Errors come back as the
+protocol's own classes: `TransportError` means "retry later"; anything else is
+the parent saying no, with its code and message.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 import requests
 
 from . import compression, errors, session
-from .auth import sign_request
-from .keys import SigningKey
+from .answers import verify_answer
+from .auth import H_NONCE, sign_request
+from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
 from .planning import Vector
 
@@ -56,6 +59,8 @@ class ParentClient:
         key: SigningKey | None,
         node_id: str,
         county: str,
+        parent: str | None = None,
+        parent_key: PublicKey | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         random_bytes: Callable[[int], bytes] = os.urandom,
         sleep: Callable[[float], None] = time.sleep,
@@ -67,6 +72,7 @@ class ParentClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key, self.node_id, self.county = key, node_id, county
+        self.parent, self.parent_key = parent, parent_key  # whom the requests are for, and its key for the answers
         self.clock_ms, self.random_bytes, self.sleep = clock_ms, random_bytes, sleep
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
         self.limits = limits
@@ -87,13 +93,14 @@ class ParentClient:
         for attempt in range(self.attempts):
             h = dict(headers or {})
             if signed:
-                if self.key is None:
+                if self.key is None or self.parent is None:
                     raise errors.KeyFileError("this node has no key yet", hint="run init first")
                 h.update(
                     sign_request(
                         self.key,
                         county=self.county,
                         node=self.node_id,
+                        to=self.parent,
                         method="POST",
                         path=path,
                         body=data,
@@ -143,17 +150,35 @@ class ParentClient:
         data: dict[str, Any] = self._post("/api/v1/enroll", request_body, signed=False).json()
         return data
 
+    def _verified(self, resp: requests.Response, path: str) -> bytes:
+        """The answer's body, once the parent's signature over it and this request's nonce verifies."""
+        sent = resp.request.headers if resp.request is not None else {}
+        verify_answer(
+            resp.headers,
+            parent_key=self.parent_key,
+            county=self.county,
+            parent=self.parent or "",
+            to=self.node_id,
+            nonce=str(sent.get(H_NONCE, "")),
+            path=path,
+            body=resp.content,
+        )
+        return resp.content
+
     def hello(self, hello: session.Hello) -> session.HelloReply:
-        return session.HelloReply.decode(self._post("/api/v1/sync/hello", hello.encode()).content)
+        path = "/api/v1/sync/hello"
+        return session.HelloReply.decode(self._verified(self._post(path, hello.encode()), path))
 
     def push(self, page: bytes) -> session.PushReply:
         body = compression.compress(page)
-        resp = self._post("/api/v1/sync/push", body, headers={compression.HEADER: compression.ENCODING})
-        return session.PushReply.decode(resp.content)
+        path = "/api/v1/sync/push"
+        resp = self._post(path, body, headers={compression.HEADER: compression.ENCODING})
+        return session.PushReply.decode(self._verified(resp, path))
 
     def pull(self, vector: Vector, max_bytes: int) -> tuple[bytes, bool]:
-        resp = self._post("/api/v1/sync/pull", session.PullRequest(vector, max_bytes).encode())
-        data = resp.content
+        path = "/api/v1/sync/pull"
+        resp = self._post(path, session.PullRequest(vector, max_bytes).encode())
+        data = self._verified(resp, path)
         if resp.headers.get(compression.HEADER) == compression.ENCODING:
             data = compression.decompress(data, self.limits.max_page_bytes)
         return data, resp.headers.get("X-Sanji-More") == "1"

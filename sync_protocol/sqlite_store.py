@@ -173,6 +173,13 @@ def m004_fork_evidence(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_request_nonces(db: sqlite_utils.Database) -> None:
+    """Nonces of the signed requests this node accepted, kept for the replay window (`nonce_store`)."""
+    db.execute("CREATE TABLE request_nonces (nonce TEXT PRIMARY KEY, at_ms INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute("CREATE INDEX request_nonces_at ON request_nonces (at_ms)")
+
+
 def _damaged_bundle(name: str, e: BundleError) -> BundleError:
     detail = e.message.replace(f"{name}: ", "", 1).replace(name, "the file")  # the file is named once, first
     return BundleError(

@@ -23,11 +23,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync_protocol import PROTOCOL_VERSION, canonical
+from sync_protocol import PROTOCOL_VERSION, answers, canonical
+from sync_protocol.auth import NonceCache, sign_request, verify_request
 from sync_protocol.batches import decode_batch, decode_page, encode_batch, encode_page
 from sync_protocol.bundle import BundleWriter, check_bundle, iter_bundle
 from sync_protocol.entries import Record, encode_header, entry_hash, genesis_hash, make_entries, rebuild_chain
-from sync_protocol.errors import ProtocolError, SyncError
+from sync_protocol.errors import AnswerVerificationError, AuthorizationError, ProtocolError, SyncError
 from sync_protocol.evidence import check_fork, check_part
 from sync_protocol.forks import KIND_FORK_RESOLVE, check_resolution
 from sync_protocol.heads import SignedHead, decode_head, sign_head, signing_message
@@ -87,7 +88,7 @@ def test_every_vector_is_described() -> None:
     groups = [GOLDEN[k] for k in ("keys", "canonical", "canonical_rejects", "genesis", "heads", "vector_digests")]
     for group in groups:
         assert group and all(isinstance(v.get("description"), str) and v["description"] for v in group)
-    for k in ("membership", "entries", "batch", "page", "bundle"):
+    for k in ("membership", "entries", "batch", "page", "bundle", "signed_request", "signed_answers", "enrol_answer"):
         assert GOLDEN[k]["description"]
 
 
@@ -471,3 +472,65 @@ def test_fork_evidence_vector() -> None:
     for bad in v["rejects"]:
         with pytest.raises(SyncError):
             check_fork([check_part(bad["body"], writer=bad["writer"], directory=d)], county=COUNTY, directory=d)
+
+
+# -- signed requests and answers (§10) ------------------------------------------------------
+
+
+def spelled_out(tag: bytes, fields: dict[str, Any]) -> bytes:
+    """A §10 signing message from the documented formula: the tag, then sorted, compact, raw-UTF-8 JSON."""
+    return tag + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def independent_verify(node: str, sig_hex: str, msg: bytes) -> None:
+    Ed25519PublicKey.from_public_bytes(h(KEYS[node]["public_raw_hex"])).verify(h(sig_hex), msg)
+
+
+def test_signed_request_names_its_recipient() -> None:
+    v = GOLDEN["signed_request"]
+    body = h(v["body_hex"])
+    fields = {"body": hashlib.sha256(body).hexdigest(), "county": v["county"], "method": v["method"],
+              "node": v["node"], "nonce": v["nonce_hex"], "path": v["path"], "time": v["time"], "to": v["to"], "v": 2}  # fmt: skip
+    msg = spelled_out(b"sanji/request/v2\n", fields)
+    assert msg.hex() == v["signing_message_hex"]
+    headers = v["headers"]
+    assert headers == {"X-Sanji-Node": v["node"], "X-Sanji-To": v["to"], "X-Sanji-Time": str(v["time"]),
+                       "X-Sanji-Nonce": v["nonce_hex"], "X-Sanji-Signature": headers["X-Sanji-Signature"]}  # fmt: skip
+    independent_verify(v["node"], headers["X-Sanji-Signature"], msg)
+    assert sign_request(signing_key(v["node"]), county=v["county"], node=v["node"], to=v["to"], method=v["method"],
+                        path=v["path"], body=body, now_ms=v["time"], nonce=h(v["nonce_hex"])) == headers  # fmt: skip
+    check = dict(method=v["method"], path=v["path"], body=body, directory=directory(), now_ms=v["time"])
+    assert verify_request(headers, recipient="t1", nonces=NonceCache(), **check).node == "v11"  # type: ignore[arg-type]
+    with pytest.raises(AuthorizationError, match="addressed to t1, not to county"):
+        verify_request(headers, recipient="county", nonces=NonceCache(), **check)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("vec", GOLDEN["signed_answers"]["answers"], ids=lambda v: v["path"])
+def test_signed_answer(vec: dict[str, Any]) -> None:
+    body = h(vec["body_hex"])
+    fields = {"body": hashlib.sha256(body).hexdigest(), "county": COUNTY,
+              "encoding": vec["headers"].get("X-Sanji-Compression", ""), "more": vec["headers"].get("X-Sanji-More", ""),
+              "node": vec["node"], "nonce": vec["nonce_hex"], "path": vec["path"], "to": vec["to"], "v": 1}  # fmt: skip
+    msg = spelled_out(b"sanji/answer/v1\n", fields)
+    assert msg.hex() == vec["signing_message_hex"]
+    independent_verify(vec["node"], vec["answer_header"], msg)
+    sent = {**vec["headers"], answers.H_ANSWER: vec["answer_header"]}
+    check = dict(county=COUNTY, parent=vec["node"], to=vec["to"], path=vec["path"], body=body)
+    answers.verify_answer(sent, parent_key=signing_key("t1").public, nonce=vec["nonce_hex"], **check)  # type: ignore[arg-type]
+    with pytest.raises(AnswerVerificationError, match="does not verify for this request"):
+        answers.verify_answer(sent, parent_key=signing_key("t1").public, nonce="00" * 16, **check)  # type: ignore[arg-type]
+
+
+def test_enrol_answer() -> None:
+    v = GOLDEN["enrol_answer"]
+    answer = v["answer"]
+    msg = spelled_out(
+        b"sanji/enrol-answer/v1\n",
+        {"answer": {k: x for k, x in answer.items() if k != "sig"}, "token": v["token_id"], "v": 1},
+    )
+    assert msg.hex() == v["signing_message_hex"]
+    independent_verify("county", answer["sig"], msg)
+    root = PublicKey.from_hex(GOLDEN["membership"]["root_public_hex"])
+    answers.verify_enrol_answer(answer, root, v["token_id"], answer["pubkey"])
+    with pytest.raises(AnswerVerificationError):
+        answers.verify_enrol_answer({**answer, "parent": "t2"}, root, v["token_id"], answer["pubkey"])

@@ -17,9 +17,11 @@ from .network import Network
 NOW = 1_790_000_000_000
 
 
-def signed(net: Network, node: str, body: bytes = b"{}", now: int = NOW, nonce: bytes = b"\x01" * 16) -> dict[str, str]:
-    return sign_request(net.nodes[node].key, county="430321", node=node, method="POST", path="/api/v1/sync/hello",
-                        body=body, now_ms=now, nonce=nonce)  # fmt: skip
+def signed(
+    net: Network, node: str, body: bytes = b"{}", now: int = NOW, nonce: bytes = b"\x01" * 16, to: str = "county"
+) -> dict[str, str]:
+    return sign_request(net.nodes[node].key, county="430321", node=node, to=to, method="POST",
+                        path="/api/v1/sync/hello", body=body, now_ms=now, nonce=nonce)  # fmt: skip
 
 
 def check(
@@ -30,9 +32,10 @@ def check(
     now: int = NOW,
     nonces: NonceCache | None = None,
     path: str = "/api/v1/sync/hello",
+    recipient: str = "county",
 ) -> str:
     caller = verify_request(headers, method="POST", path=path, body=body, directory=net.county.store.directory(),
-                            now_ms=now, nonces=nonces or NonceCache())  # fmt: skip
+                            recipient=recipient, now_ms=now, nonces=nonces or NonceCache())  # fmt: skip
     return caller.node
 
 

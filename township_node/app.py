@@ -39,7 +39,7 @@ def create_app(
         request, _ = enrolment.decode_message(body)
         with node.open_store() as store:
             since = store.vector().get(f"{config.root_node}/*", (0, b""))[0]
-            client = node.client()
+            client = node.client(store=store)
             try:
                 answer = client.enroll(enrolment.encode_message(request, since))
             finally:
@@ -57,13 +57,12 @@ def create_app(
         node_id=config.node_id,
         role="township",
         open_store=node.open_store,
+        key=node.key,
         clock_ms=clock_ms,
         pool=node.pool,
         enroll=enroll,
         after_push=after_push,
     )
     app.config["SANJI_DATA"] = str(node.data.path)
-    init_township_pages(
-        app, node, idle_minutes=idle_minutes, clock_ms=clock_ms, schedule=schedule, monitor=monitor
-    )
+    init_township_pages(app, node, idle_minutes=idle_minutes, clock_ms=clock_ms, schedule=schedule, monitor=monitor)
     return app

@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync_protocol import PROTOCOL_VERSION, canonical
+from sync_protocol import PROTOCOL_VERSION, answers, auth, canonical, session
 from sync_protocol.batches import encode_batch, encode_page
 from sync_protocol.bundle import BundleWriter
 from sync_protocol.entries import ENTRY_TAG, GENESIS_TAG, Record, genesis_hash, make_entries
@@ -510,6 +510,107 @@ def build() -> dict[str, Any]:
             },
             {"writer": "t1", "body": {**evidence, "extra": 1}, "why": "a field too many"},
         ],
+    }
+    out.update(_requests_and_answers(keys, vector, page))
+    return out
+
+
+REQUEST_TIME = 1735689600000  # X-Sanji-Time of the signed request below (2025-01-01T00:00:00Z)
+REQUEST_NONCE = bytes(range(0xA0, 0xB0))  # its 16 nonce bytes
+TOKEN_ID = "ABCDEFGH"  # the token id of the enrolment answer below
+
+
+def _requests_and_answers(
+    keys: dict[str, SigningKey], vector: dict[str, tuple[int, bytes]], page: bytes
+) -> dict[str, Any]:
+    """§10: a request signed by v11 for t1, t1's signed answers to it, and the county's signed enrol answer."""
+    out: dict[str, Any] = {}
+    path = "/api/v1/sync/hello"
+    body = session.Hello(digest(vector)).encode()
+    headers = auth.sign_request(
+        keys["v11"], county=COUNTY, node="v11", to="t1", method="POST", path=path, body=body,
+        now_ms=REQUEST_TIME, nonce=REQUEST_NONCE,
+    )  # fmt: skip
+    msg = auth.signing_message(COUNTY, "v11", "POST", path, body, REQUEST_TIME, REQUEST_NONCE.hex(), "t1")
+    out["signed_request"] = {
+        "description": (
+            "A hello from v11 to its township t1 (protocol.md §10.1). signing_message = b'sanji/request/v2\\n' || "
+            "canonical {body: hex SHA-256 of the body, county, method, node, nonce, path, time, to, v: 2}; "
+            "signature = Ed25519(seed of v11, signing_message); the headers carry node, to, time, nonce and "
+            "signature. The same headers sent to any node other than 'to' (t1) are refused."
+        ),
+        "county": COUNTY,
+        "node": "v11",
+        "to": "t1",
+        "method": "POST",
+        "path": path,
+        "time": REQUEST_TIME,
+        "nonce_hex": REQUEST_NONCE.hex(),
+        "body_hex": body.hex(),
+        "signing_message_hex": msg.hex(),
+        "headers": headers,
+    }
+    reply = session.HelloReply(False, vector, {}).encode()
+    answered = []
+    for what, apath, abody, aheaders in (
+        ("hello reply", path, reply, {}),
+        ("pull page (here sent uncompressed, more remaining)", "/api/v1/sync/pull", page, {answers.H_MORE: "1"}),
+    ):
+        amsg = answers.answer_message(
+            aheaders, county=COUNTY, node="t1", to="v11", nonce=REQUEST_NONCE.hex(), path=apath, body=abody
+        )
+        answered.append(
+            {
+                "what": what,
+                "node": "t1",
+                "to": "v11",
+                "nonce_hex": REQUEST_NONCE.hex(),
+                "path": apath,
+                "body_hex": abody.hex(),
+                "headers": aheaders,
+                "signing_message_hex": amsg.hex(),
+                "answer_header": answers.sign_answer(
+                    keys["t1"], county=COUNTY, node="t1", to="v11", nonce=REQUEST_NONCE.hex(), path=apath,
+                    body=abody, headers=aheaders,
+                ),
+            }
+        )  # fmt: skip
+    out["signed_answers"] = {
+        "description": (
+            "t1's answers to v11's request above (protocol.md §10.2), as if each answered that request's nonce. "
+            "signing_message = b'sanji/answer/v1\\n' || canonical {body: hex SHA-256 of the body bytes as sent, "
+            "county, encoding: the X-Sanji-Compression header or '', more: the X-Sanji-More header or '', node: "
+            "the answering node, nonce: the request's nonce, path: the request's path, to: the requesting node, "
+            "v: 1}; answer_header (X-Sanji-Answer) = hex Ed25519(seed of t1, signing_message)."
+        ),
+        "county": COUNTY,
+        "answers": answered,
+    }
+    root = keys["county"]
+    answer = {
+        "county": COUNTY,
+        "county_name": NAMES["county"],
+        "division": COUNTY + "101201",
+        "name": NAMES["v11"],
+        "node": "v11",
+        "parent": "t1",
+        "parent_key": keys["t1"].public.hex,
+        "pubkey": keys["v11"].public.hex,
+        "role": "village",
+        "root_key": root.public.hex,
+        "root_node": "county",
+    }
+    signed = answers.sign_enrol_answer(root, answer, TOKEN_ID)
+    out["enrol_answer"] = {
+        "description": (
+            "The county's answer to v11's enrolment with token id ABCDEFGH (protocol.md §10.3): the JSON object "
+            "'answer' plus 'sig'. signing_message = b'sanji/enrol-answer/v1\\n' || canonical {answer: every "
+            "field but sig and county_feed, token: the token id, v: 1}; sig = hex Ed25519(county root seed, "
+            "signing_message). The new node checks it with the root key whose fingerprint its token carries."
+        ),
+        "token_id": TOKEN_ID,
+        "answer": signed,
+        "signing_message_hex": answers.enrol_answer_message(answer, TOKEN_ID).hex(),
     }
     return out
 

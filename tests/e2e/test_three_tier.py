@@ -103,7 +103,7 @@ def test_a_noop_sync_is_one_request(three_tier: Cluster) -> None:
 
 def _client(c: Cluster, village: str, url: str) -> ParentClient:
     key = SigningKey.from_pem((c.nodes[village].data / "node.key").read_bytes(), c.env[PASSPHRASE_ENV].encode())
-    return ParentClient(url, key=key, node_id=village, county="430321", attempts=1)
+    return ParentClient(url, key=key, node_id=village, county="430321", parent="t1", attempts=1)
 
 
 def test_a_village_cannot_push_another_villages_feed(three_tier: Cluster) -> None:
@@ -133,15 +133,15 @@ def test_a_replayed_request_is_refused(three_tier: Cluster) -> None:
     key = SigningKey.from_pem((c.nodes["v11"].data / "node.key").read_bytes(), c.env[PASSPHRASE_ENV].encode())
     body = session.Hello(bytes(32)).encode()
 
-    headers = sign_request(key, county="430321", node="v11", method="POST", path="/api/v1/sync/hello", body=body,
-                           now_ms=int(time.time() * 1000), nonce=os.urandom(16))  # fmt: skip
+    headers = sign_request(key, county="430321", node="v11", to="t1", method="POST", path="/api/v1/sync/hello",
+                           body=body, now_ms=int(time.time() * 1000), nonce=os.urandom(16))  # fmt: skip
     first = requests.post(url + "/api/v1/sync/hello", data=body, headers=headers, timeout=10)
     assert first.status_code == 200
     again = requests.post(url + "/api/v1/sync/hello", data=body, headers=headers, timeout=10)
     assert again.status_code == 403
     assert "replayed" in again.json()["message"]
-    stale = sign_request(key, county="430321", node="v11", method="POST", path="/api/v1/sync/hello", body=body,
-                         now_ms=int(time.time() * 1000) - 3_600_000, nonce=os.urandom(16))  # fmt: skip
+    stale = sign_request(key, county="430321", node="v11", to="t1", method="POST", path="/api/v1/sync/hello",
+                         body=body, now_ms=int(time.time() * 1000) - 3_600_000, nonce=os.urandom(16))  # fmt: skip
     late = requests.post(url + "/api/v1/sync/hello", data=body, headers=stale, timeout=10)
     assert late.status_code == 403 and "clock" in late.json()["hint"]
 
