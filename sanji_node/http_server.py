@@ -41,11 +41,12 @@ from waitress.task import ErrorTask
 from waitress.utilities import Error
 
 from sync_protocol.auth import DEFAULT_WINDOW_MS, H_NODE, H_NONCE, H_SIG, H_TIME
+from sync_protocol.errors import ProtocolError
+from sync_protocol.feeds import check_node_id
 
 log = logging.getLogger("sanji.http")
 
 SIGNED_PREFIX = "/api/v1/sync/"
-_NODE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -84,19 +85,15 @@ DEFAULT_SERVER_LIMITS = ServerLimits()
 class Refusal(Error):  # type: ignore[misc]
     """A refusal as the JSON error of docs/http-api.md (waitress's own errors are turned into one too)."""
 
-    def __init__(self, status: int, code: str, message: str, hint: str | None = None, retry_after: int | None = None):
+    def __init__(self, status: int, code: str, message: str, hint: str | None = None):
         super().__init__(message)
         self.code = status
         self.reason = _REASONS.get(status, "Error")
         self.error = {"code": code, "message": message, **({"hint": hint} if hint else {})}
-        self.retry_after = retry_after
 
     def to_response(self, ident: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
         body = json.dumps(self.error, ensure_ascii=False).encode("utf-8")
-        headers = [("Content-Type", "application/json")]
-        if self.retry_after is not None:
-            headers.append(("Retry-After", str(self.retry_after)))
-        return f"{self.code} {self.reason}", headers, body
+        return f"{self.code} {self.reason}", [("Content-Type", "application/json")], body
 
 
 _REASONS = {
@@ -161,7 +158,7 @@ def check_signed_headers(
     node, when = headers.get(_wsgi(H_NODE), ""), headers.get(_wsgi(H_TIME), "")
     nonce, sig = headers.get(_wsgi(H_NONCE), ""), headers.get(_wsgi(H_SIG), "")
     if not (
-        _NODE_RE.fullmatch(node)
+        _valid_node(node)
         and when.isascii()
         and when.isdigit()
         and len(when) <= 16
@@ -191,6 +188,14 @@ def check_signed_headers(
     return None
 
 
+def _valid_node(node: str) -> bool:
+    try:
+        check_node_id(node)
+    except ProtocolError:
+        return False
+    return True
+
+
 def _wsgi(header: str) -> str:
     return header.upper().replace("-", "_")
 
@@ -217,6 +222,7 @@ class GuardedParser(HTTPRequestParser):  # type: ignore[misc]
 
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     error_task_class = JsonErrorTask
+    request: Any = None  # the request being received (waitress's attribute, typed)
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         self.parser_class = lambda adj: GuardedParser(adj, self.gate)

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,21 +110,21 @@ def test_an_unsigned_push_is_refused_before_its_body(server: GuardedServer) -> N
     assert status == 403 and body["code"] == "not_allowed" and "签名" in body["message"]
 
 
-BAD = {
-    "garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
-    "bad_content_length": (b"POST /api/v1/sync/push HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", 400),
-    "huge_header": (b"GET /api/v1/health HTTP/1.1\r\nX-A: " + b"a" * 40_000 + b"\r\n\r\n", 431),
-    "oversize_body": (b"POST /api/v1/other HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
-    "chunked_push": (signed_head(1).replace(b"Content-Length: 1", b"Transfer-Encoding: chunked"), 411),
-    "stale_time": (signed_head(10).replace(b"X-Sanji-Time: ", b"X-Sanji-Time: 1"), 403),
+BAD = {  # made when the test runs: a signed head's time must be current
+    "garbage": (lambda: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
+    "bad_content_length": (lambda: b"POST /api/v1/sync/push HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", 400),
+    "huge_header": (lambda: b"GET /api/v1/health HTTP/1.1\r\nX-A: " + b"a" * 40_000 + b"\r\n\r\n", 431),
+    "oversize_body": (lambda: b"POST /api/v1/other HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
+    "chunked_push": (lambda: signed_head(1).replace(b"Content-Length: 1", b"Transfer-Encoding: chunked"), 411),
+    "stale_time": (lambda: signed_head(10).replace(b"X-Sanji-Time: ", b"X-Sanji-Time: 1"), 403),
 }
 
 
 @pytest.mark.parametrize("raw, status", BAD.values(), ids=BAD.keys())
 def test_malformed_oversize_and_garbage_requests_get_the_json_error(
-    server: GuardedServer, raw: bytes, status: int
+    server: GuardedServer, raw: Callable[[], bytes], status: int
 ) -> None:
-    got, body = answer(connect(server, raw))  # was waitress's plain text, or nothing
+    got, body = answer(connect(server, raw()))  # was waitress's plain text, or nothing
     assert got == status and body["code"] in ("protocol_error", "not_allowed") and body["message"] and body["hint"]
 
 
