@@ -68,7 +68,8 @@ class ServerLimits:
     def waitress_options(self) -> dict[str, Any]:
         return {
             "threads": self.threads,
-            "connection_limit": self.connection_limit,
+            # select() (Windows: no poll) takes at most 512 sockets there
+            "connection_limit": self.connection_limit if hasattr(select, "poll") else min(self.connection_limit, 500),
             "channel_timeout": self.idle_timeout_s,
             "cleanup_interval": self.cleanup_interval_s,
             "max_request_header_size": self.max_header_bytes,
