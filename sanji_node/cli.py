@@ -106,6 +106,8 @@ def fail(e: SyncError, as_json: bool) -> NoReturn:
 def unexpected(e: BaseException, command: str, log_file: Path | None, as_json: bool) -> NoReturn:
     """A bug or an unforeseen condition: logged with its traceback, one line for the user, exit status 1."""
     incident = uuid.uuid4().hex[:8]
+    if log_file is None:  # no node in --data: the incident goes to ~/.sanji/logs
+        log_file = setup_logging(None, fallback=True)
     log.error("incident %s in command %s", incident, command, exc_info=e)
     where = f"，详细记录在 {log_file}" if log_file else ""
     message = f"程序出错了（事件编号 {incident}）{where} (unexpected error {type(e).__name__}, incident {incident})"

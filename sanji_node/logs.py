@@ -53,12 +53,13 @@ def fallback_dir() -> Path:
     return Path.home() / ".sanji"
 
 
-def setup_logging(data_path: Path | None, *, level: int = logging.INFO) -> Path | None:
+def setup_logging(data_path: Path | None, *, fallback: bool = False, level: int = logging.INFO) -> Path | None:
     """Send the `sanji` loggers (and waitress's) to DATA/logs/sanji.log, one handler per process.
 
     Called again for the same directory, nothing changes (a program's commands each call it); for another
-    directory (tests running many nodes in one process) the handler moves there. Returns the log file, or
-    None when no directory could take it (then nothing is logged)."""
+    directory (tests running many nodes in one process) the handler moves there. Without a node in `data_path`
+    nothing is set up unless `fallback` (an incident to record): then ~/.sanji/logs. Returns the log file, or
+    None (then nothing is logged)."""
     wanted = [log_path(data_path)] if data_path is not None and (data_path / CONFIG_FILE).is_file() else []
     for name in ("sanji", "waitress"):
         logger = logging.getLogger(name)
@@ -68,7 +69,7 @@ def setup_logging(data_path: Path | None, *, level: int = logging.INFO) -> Path 
                     return Path(h.baseFilename)
                 logger.removeHandler(h)
                 h.close()
-    for base in ([data_path] if data_path is not None and wanted else []) + [fallback_dir()]:
+    for base in ([data_path] if data_path is not None and wanted else []) + ([fallback_dir()] if fallback else []):
         path = log_path(base)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -84,4 +85,8 @@ def setup_logging(data_path: Path | None, *, level: int = logging.INFO) -> Path 
             logger.setLevel(level)
             logger.propagate = False  # nothing reaches stderr through the root logger
         return path
+    quiet = logging.getLogger("sanji")  # no file: nothing at all, rather than Python's last resort on stderr
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     return None

@@ -330,3 +330,19 @@ def test_init_tells_a_link_failure_of_the_first_sync_from_a_bug(
     assert result.exit_code == exit_code, result.output
     assert "已注册乡镇节点" in result.stdout and says in result.stderr  # was 首次同步未完成（稍后自动重试） for both
     assert "Traceback" not in result.output
+
+
+def test_without_a_node_only_an_incident_makes_a_log_in_the_home_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("sanji", "waitress"):  # a fresh program: no handler from the tests before
+        monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+    assert logs.setup_logging(tmp_path / "not-a-node") is None
+    assert not (tmp_path / ".sanji").exists()  # `init` and friends leave no trace in the home directory
+    path = logs.setup_logging(None, fallback=True)
+    assert path == tmp_path / ".sanji" / "logs" / "sanji.log"
+    logging.getLogger("sanji.cli").error("incident 0badc0de, applicant 13812345678")
+    for h in logging.getLogger("sanji").handlers:
+        h.close()
+    assert "incident 0badc0de, applicant 1**********" in path.read_text(encoding="utf-8")
