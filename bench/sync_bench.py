@@ -1082,7 +1082,12 @@ class Bench:
 
         def sync_now(name: str) -> float:
             t = time.perf_counter()
-            req = urllib.request.Request(f"{c.nodes[name].url}/api/v1/sync-now", data=b"", method="POST")
+            req = urllib.request.Request(
+                f"{c.nodes[name].url}/api/v1/sync-now",
+                data=b"{}",
+                method="POST",
+                headers={"Content-Type": "application/json"},  # a script's request: no form can send it
+            )
             with urllib.request.urlopen(req, timeout=30) as r:
                 r.read()
             return t

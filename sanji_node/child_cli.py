@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sync_protocol.errors import KeyFileError
+from sync_protocol.errors import KeyFileError, SyncError, TransportError
 
 from . import backup, resolve
 from .backup_cli import add_backup_commands
@@ -77,9 +77,15 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
             return
         try:
             report = ChildNode.load(data_dir).sync()
-            click.echo(f"首次同步完成: {report.summary()}")
-        except Exception as e:  # the node is enrolled; the first sync can wait for the link
-            click.echo(f"首次同步未完成（稍后自动重试）: {e}", err=True)
+        except TransportError as e:  # the node is enrolled; the first sync can wait for the link
+            click.echo(f"首次同步未完成（网络不通，稍后自动重试）: {e.message}", err=True)
+            return
+        except SyncError as e:  # refused: waiting will not help, say what to do
+            click.echo(f"首次同步被拒绝（已注册，但需要处理后再同步）: {e.message}", err=True)
+            if e.hint:
+                click.echo(f"建议: {e.hint}", err=True)
+            sys.exit(2)
+        click.echo(f"首次同步完成: {report.summary()}")
 
     @group.command(
         name="passphrase", help="Change the passphrase that protects this node's key (and a village's personal data)."

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import logging
+import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from sync_protocol.errors import SyncError, TransportError
+from sync_protocol.errors import StoreError, SyncError, TransportError
+from sync_protocol.http_api import is_busy
+
+from .logs import setup_logging
+
+log = logging.getLogger("sanji.cli")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,22 +38,87 @@ json_option = click.option("--json", "as_json", is_flag=True, help="machine-read
 
 
 def handle_errors(fn: F) -> F:
-    """Turn a SyncError into a clear message and exit status 2 (3: retry later)."""
+    """The one edge between a command and its user: logging set up once (DATA/logs/sanji.log), a SyncError as
+    a clear message and exit status 2 (3: retry later), anything unexpected as one Chinese line with an
+    incident id and the log's path, exit status 1. Never a traceback on the user's screen."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        data_dir = kwargs.get("data_dir")
+        log_file = setup_logging(Path(data_dir).expanduser().resolve() if data_dir else None)
+        as_json = bool(kwargs.get("as_json"))
         try:
             return fn(*args, **kwargs)
         except SyncError as e:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"error": e.to_dict()}, ensure_ascii=False))
-            else:
-                click.echo(f"错误: {e.message}", err=True)
-                if e.hint:
-                    click.echo(f"建议: {e.hint}", err=True)
-            sys.exit(3 if isinstance(e, TransportError) else 2)
+            fail(busy_error() if is_busy(e) else e, as_json)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except sqlite3.OperationalError as e:
+            if not is_busy(e):
+                unexpected(e, fn.__name__, log_file, as_json)
+            log.warning("database busy in %s: %s", fn.__name__, e)
+            fail(busy_error(), as_json)
+        except OSError as e:  # a folder that is not there, a USB stick pulled out, no permission, a full disk
+            log.warning("file error in %s: %s", fn.__name__, e)
+            fail(file_error(e), as_json)
+        except Exception as e:
+            unexpected(e, fn.__name__, log_file, as_json)
 
     return wrapper  # type: ignore[return-value]
+
+
+def busy_error() -> TransportError:
+    return TransportError(
+        "数据库正被本节点的另一个程序占用 (the database is locked by another process of this node)",
+        hint="稍后再试；如果一直如此，确认没有别的命令或 serve 卡住",
+    )
+
+
+OS_REASONS = {
+    errno.ENOENT: "文件或文件夹不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.ENOSPC: "磁盘已满",
+    errno.EISDIR: "这是一个文件夹，不是文件",
+    errno.EROFS: "磁盘是只读的",
+}
+
+
+def file_error(e: OSError) -> StoreError:
+    what = f" {e.filename}" if e.filename else ""
+    reason = OS_REASONS.get(e.errno or 0, e.strerror or type(e).__name__)
+    return StoreError(
+        f"无法读写文件{what}：{reason} (file error: {e})",
+        hint="检查路径和文件夹是否存在、U 盘是否插好、是否有写权限、磁盘是否已满",
+    )
+
+
+def fail(e: SyncError, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"error": e.to_dict()}, ensure_ascii=False))
+    else:
+        click.echo(f"错误: {e.message}", err=True)
+        if e.hint:
+            click.echo(f"建议: {e.hint}", err=True)
+    sys.exit(3 if isinstance(e, TransportError) else 2)
+
+
+def unexpected(e: BaseException, command: str, log_file: Path | None, as_json: bool) -> NoReturn:
+    """A bug or an unforeseen condition: logged with its traceback, one line for the user, exit status 1."""
+    incident = uuid.uuid4().hex[:8]
+    if log_file is None:  # no node in --data: the incident goes to ~/.sanji/logs
+        log_file = setup_logging(None, fallback=True)
+    log.error("incident %s in command %s", incident, command, exc_info=e)
+    where = f"，详细记录在 {log_file}" if log_file else ""
+    message = f"程序出错了（事件编号 {incident}）{where} (unexpected error {type(e).__name__}, incident {incident})"
+    hint = "请把事件编号和这个日志文件交给县级信息管理员"
+    if as_json:
+        error = {"code": "internal", "message": message, "hint": hint, "incident": incident}
+        click.echo(json.dumps({"error": error}, ensure_ascii=False))
+    else:
+        click.echo(f"错误: {message}", err=True)
+        click.echo(f"建议: {hint}", err=True)
+    sys.exit(1)
 
 
 def emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:

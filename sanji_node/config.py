@@ -79,9 +79,20 @@ class DataDir:
     def load(self) -> NodeConfig:
         if not self.exists():
             raise StoreError(f"no node in {self.path}", hint="run init first, or pass the right --data directory")
-        raw = json.loads(self.config_path.read_text(encoding="utf-8"))
-        known = {f.name for f in fields(NodeConfig)}
-        return NodeConfig(**{k: v for k, v in raw.items() if k in known})
+        try:
+            raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+            known = {f.name for f in fields(NodeConfig)}
+            return NodeConfig(**{k: v for k, v in raw.items() if k in known})
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            AttributeError,
+        ) as e:  # unreadable, not JSON, not an object, fields missing
+            raise StoreError(
+                f"节点配置文件 {self.config_path} 已损坏或无法读取 (node.json is damaged: {type(e).__name__})",
+                hint="从备份恢复数据目录（或只恢复 node.json），或联系县级信息管理员",
+            ) from e
 
     def save(self, config: NodeConfig) -> None:
         files.write_atomic(self.config_path, json.dumps(asdict(config), ensure_ascii=False, indent=2).encode("utf-8"))

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 
 from sync_protocol.auth import Caller
-from sync_protocol.http_api import SyncContext, sync_blueprint
+from sync_protocol.http_api import SyncContext, busy_response, internal_error_response, is_busy, sync_blueprint
 from sync_protocol.keys import SigningKey
 from sync_protocol.planning import Vector
 from sync_protocol.session import Hello
@@ -88,6 +88,12 @@ def parent_app(
     @app.errorhandler(405)
     def wrong_method(_e: Exception) -> tuple[Any, int]:
         return jsonify({"code": "method_not_allowed", "message": "this route does not take that method"}), 405
+
+    @app.errorhandler(500)
+    def internal(e: Exception) -> tuple[Any, int]:
+        """Outside the sync blueprint (which answers its own): busy → 503 with Retry-After, else 500 JSON."""
+        original = getattr(e, "original_exception", None) or e
+        return busy_response() if is_busy(original) else internal_error_response(original)
 
     app.extensions["sanji_sync"] = ctx
     return app

@@ -1,7 +1,10 @@
 """Run a node's Flask app under waitress, with a clean shutdown on Ctrl-C or SIGTERM.
 
 Binding to port 0 picks a free port; the URL actually served is written to
-DATA/serve.json (and printed), so scripts and tests can find it.
+DATA/serve.json (and printed), so scripts and tests can find it. The server
+bounds what strangers may hold (`http_server.ServerLimits`: connections,
+slow headers, idle connections, bodies in memory), and answers every refusal
+with the JSON error.
 """
 
 from __future__ import annotations
@@ -13,12 +16,22 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from waitress.server import create_server
-
 from sync_protocol import files
 from sync_protocol.errors import TransportError
 
 from .config import DataDir
+from .http_server import DEFAULT_SERVER_LIMITS, GuardedServer, ServerLimits
+
+
+def make_server(app: Any, *, host: str, port: int, limits: ServerLimits = DEFAULT_SERVER_LIMITS) -> GuardedServer:
+    """The bound (not yet running) server; `TransportError` if the address cannot be had."""
+    try:
+        return GuardedServer(app, limits, host=host, port=port)
+    except OSError as e:
+        raise TransportError(
+            f"无法在 {host}:{port} 上监听 (cannot listen on {host}:{port}: {e.strerror or e})",
+            hint="另一个程序占用了这个端口：停止它，或用 --port 换一个端口",
+        ) from e
 
 
 def serve(
@@ -27,27 +40,12 @@ def serve(
     *,
     host: str,
     port: int,
-    threads: int = 8,
+    limits: ServerLimits = DEFAULT_SERVER_LIMITS,
     on_start: Callable[[str], None] | None = None,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Serve until interrupted; `on_start(url)` runs once the socket is bound."""
-    try:
-        server = create_server(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            inbuf_overflow=64 * 1024 * 1024,  # keep sync pages in memory rather than spooling them to temp files
-            max_request_body_size=128 * 1024 * 1024,
-            channel_timeout=300,
-            ident="sanji",
-        )
-    except OSError as e:
-        raise TransportError(
-            f"cannot listen on {host}:{port}: {e.strerror or e}",
-            hint="another program uses this port: stop it, or pass --port",
-        ) from e
+    server = make_server(app, host=host, port=port, limits=limits)
     url = f"http://{host}:{server.effective_port}"
     files.write_atomic(data.serve_path, json.dumps({"url": url, "pid": os.getpid()}).encode())  # never half a file
 

@@ -6,6 +6,7 @@ written by the sync session and the sync API, read by `status` and `nodes`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +20,8 @@ from sync_protocol.planning import Vector
 from sync_protocol.sqlite_store import FoldHook, Seal, Store
 
 from .config import DataDir, NodeConfig
+
+BUSY_TIMEOUT_ENV = "SANJI_BUSY_TIMEOUT_MS"
 
 node_migrations = Migrations("sanji.node")
 
@@ -167,6 +170,9 @@ def open_store(
             fold(db, entries)
 
     store = Store(data.db_path, fold=folds, seal=sealer)
+    busy_ms = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    if busy_ms.isascii() and busy_ms.isdigit():  # how long to wait for another process's write lock (default 30 s)
+        store.conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     tables = set(store.db.table_names())
     node_migrations.apply(store.db)
     upgrading = "nodes" not in store.db.table_names() and store.count() > 0

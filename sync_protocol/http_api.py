@@ -21,11 +21,15 @@ library inflates them behind our back: the receiver inflates with a bound.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from . import PROTOCOL_VERSION, compression, routing, session
 from .answers import H_ANSWER, sign_answer
@@ -66,7 +70,48 @@ class SyncContext:
     after_hello: Callable[[Store, Caller, session.Hello, Vector | None], None] | None = None
 
 
+BUSY_RETRY_AFTER_S = 5
+log = logging.getLogger("sanji.http")
+
+
+def is_busy(err: BaseException | None) -> bool:
+    """SQLite's "database is locked / busy" (another writer holds the lock), also behind a StoreError."""
+    while err is not None:
+        if isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err)):
+            return True
+        err = err.__cause__
+    return False
+
+
+def busy_response() -> tuple[Response, int]:
+    """503 with Retry-After: the client retries later; nothing was changed."""
+    resp = jsonify(
+        {
+            "code": "busy",
+            "message": "上级的数据库正忙，请稍后重试 (the database is busy)",
+            "hint": f"wait {BUSY_RETRY_AFTER_S} s and retry; sync retries by itself",
+        }
+    )
+    resp.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+    return resp, 503
+
+
+def internal_error_response(err: BaseException) -> tuple[Response, int]:
+    """An unexpected failure: 500 JSON with an incident id; the traceback goes to the log, not to the peer."""
+    incident = uuid.uuid4().hex[:8]
+    log.error("incident %s on %s %s", incident, request.method, request.path, exc_info=err)
+    body = {
+        "code": "internal",
+        "message": f"服务器内部出错，事件编号 {incident} (internal error, incident {incident})",
+        "hint": "retry later; if it persists, give the incident id to the administrator",
+        "incident": incident,
+    }
+    return jsonify(body), 500
+
+
 def error_response(err: SyncError) -> tuple[Response, int]:
+    if is_busy(err):
+        return busy_response()
     return jsonify(err.to_dict()), err.http_status
 
 
@@ -76,6 +121,15 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
     @bp.errorhandler(SyncError)
     def handle_sync_error(err: SyncError) -> tuple[Response, int]:
         return error_response(err)
+
+    @bp.errorhandler(Exception)
+    def handle_other(err: Exception) -> tuple[Response, int]:
+        if isinstance(err, HTTPException):  # e.g. a body werkzeug cannot read
+            body = {"code": "protocol_error", "message": f"{err.code} {err.name}: {err.description}"}
+            return jsonify(body), err.code or 400
+        if is_busy(err):
+            return busy_response()
+        return internal_error_response(err)
 
     def store() -> Store:
         if "sanji_store" not in g:

@@ -5,8 +5,10 @@ failures of the link (a fresh signature and nonce on every attempt, so a
 retry is never mistaken for a replay), each addressed to the parent by node id.
 The parent's answers are acted on only once its signature over them, bound to
 the request's nonce, verifies with its key (`answers`). Errors come back as the
-protocol's own classes: `TransportError` means "retry later"; anything else is
-the parent saying no, with its code and message.
+protocol's own classes: every failure of `requests` and every 5xx answer (a
+busy database answers 503 with `Retry-After`, which is honoured up to a
+minute) is `TransportError`, "retry later"; anything else is the parent saying
+no, with its code and message.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ _BY_CODE: dict[str, type[errors.SyncError]] = {
         errors.TransportError,
     )
 }
+
+
+RETRY_STATUSES = frozenset(range(500, 600))  # the parent (or a proxy) failed or is busy: retry later, then the fallback
+MAX_RETRY_AFTER_S = 60.0
+
+
+def retry_after(resp: requests.Response) -> float:
+    """The parent's Retry-After in seconds (0 if absent or not a number), at most a minute."""
+    value = resp.headers.get("Retry-After", "")
+    return min(float(value), MAX_RETRY_AFTER_S) if value.isascii() and value.isdigit() else 0.0
 
 
 def error_from_response(resp: requests.Response) -> errors.SyncError:
@@ -85,11 +97,32 @@ class ParentClient:
     def close(self) -> None:
         self.http.close()
 
+    def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str]) -> requests.Response:
+        """One HTTP exchange, as python-tuf's `FetcherInterface.fetch` does it: every failure of `requests` comes
+        back in the error tree: a URL that can never work as `ProtocolError`, anything else as `TransportError`."""
+        try:
+            self.requests += 1
+            resp = self.http.request(method, self.base_url + path, data=data, headers=headers, timeout=self.timeout)
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ) as e:
+            raise errors.ProtocolError(
+                f"上级地址 {self.base_url} 不对 (bad parent URL: {e})",
+                hint="检查 node.json 里的上级地址，如 http://10.0.0.5:8410",
+            ) from e
+        except (requests.RequestException, OSError, ValueError) as e:  # link, timeout, cut mid-body, bad encoding
+            raise errors.TransportError(
+                f"cannot reach {self.base_url}: {type(e).__name__}: {e}", hint="the link is down; sync will retry later"
+            ) from e
+        self.bytes_received += len(resp.content)
+        return resp
+
     def _post(
         self, path: str, data: bytes, *, signed: bool = True, headers: dict[str, str] | None = None
     ) -> requests.Response:
-        url = self.base_url + path
-        last: Exception | None = None
+        last: errors.SyncError | None = None
         for attempt in range(self.attempts):
             h = dict(headers or {})
             if signed:
@@ -108,35 +141,30 @@ class ParentClient:
                         nonce=self.random_bytes(16),
                     )
                 )
+            wait = self.backoff * (2**attempt)
             try:
-                self.requests += 1
                 self.bytes_sent += len(data)
-                resp = self.http.post(url, data=data, headers=h, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as e:
+                resp = self._send("POST", path, data, h)
+            except errors.TransportError as e:
                 last = e
             else:
-                self.bytes_received += len(resp.content)
                 if resp.status_code < 400:
                     return resp
-                if resp.status_code in (502, 503, 504):
-                    last = error_from_response(resp)
-                else:
+                if resp.status_code not in RETRY_STATUSES:
                     raise error_from_response(resp)
+                last = error_from_response(resp)
+                wait = max(wait, retry_after(resp))
             if attempt + 1 < self.attempts:
-                self.sleep(self.backoff * (2**attempt))
+                self.sleep(wait)
         raise errors.TransportError(
-            f"cannot reach {self.base_url}: {last}", hint="the link is down; sync will retry later"
+            f"cannot reach {self.base_url}: {last}",
+            hint="the link is down or the parent is busy; sync will retry later",
         ) from last
 
     def _get(self, path: str) -> requests.Response:
-        try:
-            self.requests += 1
-            resp = self.http.get(self.base_url + path, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as e:
-            raise errors.TransportError(
-                f"cannot reach {self.base_url}: {e}", hint="check the address and the link"
-            ) from e
-        self.bytes_received += len(resp.content)
+        resp = self._send("GET", path, None, {})
+        if resp.status_code in RETRY_STATUSES:
+            raise errors.TransportError(f"{self.base_url} is busy: {error_from_response(resp)}", hint="retry later")
         if resp.status_code >= 400:
             raise error_from_response(resp)
         return resp

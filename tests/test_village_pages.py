@@ -244,8 +244,12 @@ def test_other_hosts_and_cross_origin_sync_requests_are_refused(agent: FlaskClie
     assert r.status_code == 403
     r = agent.post("/api/v1/sync-now", headers={"Sec-Fetch-Site": "cross-site"}, **HOST)
     assert r.status_code == 403
+    old_browser_form = agent.post(
+        "/api/v1/sync-now", data="a=1", content_type="application/x-www-form-urlencoded", **HOST
+    )
+    assert old_browser_form.status_code == 403  # no Origin, no Sec-Fetch-Site: was served, and started a sync
     # no sync job in this test process: a same-origin request is answered, and says so
-    assert agent.post("/api/v1/sync-now", **HOST).status_code == 503
+    assert agent.post("/api/v1/sync-now", json={}, **HOST).status_code == 503
     assert agent.get("/nope", **HOST).get_json()["code"] == "not_found"
     assert "没有这个页面" in get(agent, "/nope", 404)
 

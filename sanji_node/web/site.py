@@ -13,13 +13,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
 
 from sanji_domain.commands import CST
 from sync_protocol import files
 from sync_protocol.errors import SyncError
+from sync_protocol.http_api import BUSY_RETRY_AFTER_S, busy_response, error_response, internal_error_response, is_busy
 
 from ..workspace import Workspace
 from . import qr
@@ -29,6 +43,8 @@ log = logging.getLogger("sanji.pages")
 
 SECRET_FILE = "web.secret"
 API_PREFIX = "/api/"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SIGNED_API = "sync_api"  # the blueprint of the signed sync API: its requests carry a node's signature instead
 
 
 @dataclass
@@ -95,12 +111,21 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
 
     @app.before_request
     def guard() -> Any:
-        if request.path.startswith(API_PREFIX) or request.path.startswith("/static/"):
-            return None
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            if not _same_origin():
+        api = request.path.startswith(API_PREFIX)
+        if request.method not in SAFE_METHODS and request.blueprint != SIGNED_API:
+            if cross_origin(api=api):
+                log.warning("cross-origin %s %s refused", request.method, request.path)
+                if api:
+                    return {
+                        "code": "not_allowed",
+                        "message": "请求来源不对，已拒绝 (cross-origin request refused)",
+                        "hint": "从本系统的页面操作；脚本请带 Content-Type: application/json 请求头",
+                    }, 403
                 return _error_page(403, "请求来源不对：只接受本系统页面提交的表单 (cross-origin request refused)")
-            csrf.protect()
+            if not api:
+                csrf.protect()
+        if api or request.path.startswith("/static/"):
+            return None
         last = session.get("seen")
         now = int(time.time())
         if session.get("user") and last and now - int(last) > site.idle_minutes * 60:
@@ -173,19 +198,31 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
 
     @app.errorhandler(SyncError)
     def sync_error(e: SyncError) -> Any:
+        if is_busy(e):
+            return busy(e)
         if request.path.startswith(API_PREFIX):
-            return {"error": e.to_dict()}, e.http_status
+            return error_response(e)
         return _error_page(400, e.message, e.hint)
 
     @app.errorhandler(500)
     def server_error(e: Exception) -> Any:
-        incident = uuid.uuid4().hex[:8]
-        log.error(
-            "incident %s on %s %s", incident, request.method, request.path, exc_info=getattr(e, "original_exception", e)
-        )
+        original = getattr(e, "original_exception", None) or e
+        if is_busy(original):
+            return busy(original)
         if request.path.startswith(API_PREFIX):
-            return {"code": "internal", "message": f"internal error, incident {incident}"}, 500
+            return internal_error_response(original)
+        incident = uuid.uuid4().hex[:8]
+        log.error("incident %s on %s %s", incident, request.method, request.path, exc_info=original)
         return _error_page(500, f"系统出错了，请稍后重试；如果再次出现，请把事件编号 {incident} 告诉县级管理员。")
+
+    def busy(e: BaseException) -> Any:
+        """Another writer holds the database: 503 with Retry-After (JSON for the API, a page for people)."""
+        log.warning("database busy on %s %s: %s", request.method, request.path, e)
+        if request.path.startswith(API_PREFIX):
+            return busy_response()
+        resp = make_response(_error_page(503, "系统正忙，请过几秒钟再试一次。(the database is busy)"))
+        resp.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return resp
 
     return csrf
 
@@ -207,16 +244,26 @@ def _safe(fn: Callable[[], Any]) -> Any:
         return ""
 
 
-def _same_origin() -> bool:
-    """A state-changing request must come from this site's own pages (Origin, else Referer; Sec-Fetch-Site)."""
-    if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
-        return False
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
+def cross_origin(*, api: bool) -> bool:
+    """Whether a state-changing request may have been sent by another site's page (then it is refused).
+
+    The browser's word decides: `Sec-Fetch-Site` other than same-origin/none, or an `Origin` (else `Referer`)
+    of another host. A request with none of them comes from an old browser or a script on this machine: a
+    page's form is then left to its CSRF token; an API request must say `Content-Type: application/json`,
+    which no form can send and no other site's script can send without a CORS preflight, never granted here.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
     if origin == "null":  # a privacy setting may hide the origin: trust it only when the browser says same-origin
-        return request.headers.get("Sec-Fetch-Site") == "same-origin"
-    if not origin:
-        return True  # a form posted by a script with no Origin: the CSRF token decides
-    return urlsplit(origin).netloc == request.host
+        return fetch_site != "same-origin"
+    source = origin or request.headers.get("Referer")
+    if source:
+        return urlsplit(source).netloc != request.host
+    if fetch_site is not None:
+        return False
+    return api and request.mimetype != "application/json"
 
 
 def _safe_next(target: str | None) -> str | None:

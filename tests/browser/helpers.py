@@ -20,7 +20,6 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,8 +30,9 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Page, ViewportSize
 from pypdf import PdfReader
-from waitress import wasyncore
 from waitress.server import create_server
+
+from ..guarded import running
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PACKAGES = ("chromium", "fonts-noto-cjk", "poppler-utils")
@@ -199,14 +199,5 @@ def serve_wsgi(app: Any, *, threads: int = 4) -> Iterator[str]:
     socket from inside the serving thread, so no request is cut mid-poll.
     """
     server: Any = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="sanji-test")
-    thread = threading.Thread(target=server.run, name="sanji-test-waitress", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        socket_map = server._map
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
-        thread.join(timeout=10)
-        server.task_dispatcher.shutdown()
-        if thread.is_alive():
-            raise AssertionError("the test server's thread did not stop")
+    with running(server) as base:
+        yield base
