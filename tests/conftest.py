@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,3 +18,13 @@ def net(tmp_path: Path) -> Iterator[Network]:
     distribute_membership(n)
     yield n
     n.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `long` run only in the long reliability run (`SANJI_LONG=1`, scripts/reliability.sh)."""
+    if os.environ.get("SANJI_LONG", "") == "1":
+        return
+    skip = pytest.mark.skip(reason="long run only: bash scripts/reliability.sh")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
