@@ -17,6 +17,7 @@ from sync_protocol.feeds import feed_of
 from sync_protocol.http_client import ParentClient
 from sync_protocol.keys import PublicKey, SigningKey
 from sync_protocol.sqlite_store import Store
+from sync_protocol.transport import Parent
 from sync_protocol.verify import Verdict
 from sync_protocol.verify_pool import VerifyPool
 
@@ -55,6 +56,7 @@ def enrol(
     port: int = 0,
     sync_interval_s: int = 60,
     since: int | None = None,
+    connect: Callable[..., Parent] = ParentClient,
 ) -> tuple[NodeConfig, dict[str, Any]]:
     """Generate this node's key here, prove it to the county through `parent_url`, save the node."""
     token = enrolment.Token.parse(token_text)
@@ -82,7 +84,7 @@ def enrol(
             key = SigningKey.generate()
             files.write_atomic(pending, key.to_pem(passphrase))
         request = enrolment.EnrolRequest.make(token, key)
-        client = ParentClient(parent_url, key=None, node_id=token.node, county=token.county)
+        client = connect(parent_url, key=None, node_id=token.node, county=token.county)
         answer = client.enroll(enrolment.encode_message(request, since))
         client.close()
         root = PublicKey.from_hex(str(answer.get("root_key", "")))
@@ -138,6 +140,9 @@ class ChildNode:
     fold: Callable[..., None] | None = None
     page_bytes: int = 1024 * 1024
     sealer: pii.Sealer | None = None  # a village: entry bodies and personal data sealed at rest
+    # how this node reaches a parent: called as ParentClient is (url, key=, node_id=, county=, parent=,
+    # parent_key=, and the caller's client options); tests pass the simulated parent's `connect` here
+    connect: Callable[..., Parent] = ParentClient
 
     @classmethod
     def load(cls, data_dir: str | Path, **kw: Any) -> ChildNode:
@@ -153,10 +158,10 @@ class ChildNode:
 
     def client(
         self, url: str | None = None, parent_id: str | None = None, *, store: Store | None = None, **kw: Any
-    ) -> ParentClient:
+    ) -> Parent:
         """A client to `parent_id` (default: the parent) at `url`, checking its answers with its key."""
         parent = parent_id or self.config.parent or ""
-        return ParentClient(
+        return self.connect(
             url or self.config.parent_url or "",
             key=self.key,
             node_id=self.config.node_id,
@@ -226,9 +231,7 @@ class ChildNode:
         assert last is not None
         raise last
 
-    def _take_decision(
-        self, store: Store, client: ParentClient, parent_id: str, progress: Progress | None
-    ) -> SyncReport:
+    def _take_decision(self, store: Store, client: Parent, parent_id: str, progress: Progress | None) -> SyncReport:
         """The county decided a fork of our own feed: set our branch aside, take the canonical one, re-issue."""
         me = self.config.node_id
         for feed in resolve.decided_own_forks(store, me):

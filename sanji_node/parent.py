@@ -24,8 +24,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def parent_app(
-    name: str,
+def parent_context(
     *,
     node_id: str,
     role: str,
@@ -36,7 +35,10 @@ def parent_app(
     enroll: Callable[[bytes], dict[str, Any]] | None = None,
     after_push: Callable[[Store, Caller, list[Verdict]], None] | None = None,
     before_pull: Callable[[Store, Caller, Vector], None] | None = None,
-) -> Flask:
+) -> SyncContext:
+    """The sync API of a parent node, with what every parent records of its children (contacts, what each
+    holds, resent pages): served over HTTP by `parent_app`, in process by the tests' simulated parent."""
+
     def on_request(store: Store, caller: Caller, action: str) -> None:
         state.record_peer(store, caller.node, action, clock_ms())
 
@@ -62,7 +64,7 @@ def parent_app(
         if before_pull is not None:
             before_pull(store, caller, vector)
 
-    ctx = SyncContext(
+    return SyncContext(
         node_id=node_id,
         role=role,
         open_store=open_store,
@@ -76,6 +78,12 @@ def parent_app(
         on_request=on_request,
         after_hello=hello_hook,
     )
+
+
+def parent_app(name: str, **context: Any) -> Flask:
+    """A Flask app serving the sync API of `parent_context(**context)`; the context is in
+    `app.extensions["sanji_sync"]`."""
+    ctx = parent_context(**context)
     app = Flask(name)
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from sync_protocol import routing, session
 from sync_protocol.batches import decode_page, encode_page
 from sync_protocol.errors import SyncError
-from sync_protocol.http_client import ParentClient
 from sync_protocol.membership import Directory
 from sync_protocol.planning import restrict
 from sync_protocol.sqlite_store import Store
+from sync_protocol.transport import Parent
 from sync_protocol.verify import Status
 from sync_protocol.verify_pool import VerifyPool
 
@@ -89,7 +89,7 @@ class SyncReport:
 
 def sync_once(
     store: Store,
-    client: ParentClient,
+    client: Parent,
     *,
     node_id: str,
     parent_id: str,
@@ -99,7 +99,8 @@ def sync_once(
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     is_parent: bool = True,
 ) -> SyncReport:
-    """Run one session with `parent_id` through `client`; raise TransportError if the link fails."""
+    """Run one session with `parent_id` through `client` (any `transport.Parent`: HTTP, or the tests' simulated
+    parent); raise TransportError if the link fails, AnswerVerificationError if an answer is not the parent's."""
     report = SyncReport()
     started = time.perf_counter()
     start_requests = client.requests
@@ -186,7 +187,7 @@ HELD = {Status.FORK.value, Status.QUARANTINED.value}
 
 def _push_branch(
     store: Store,
-    client: ParentClient,
+    client: Parent,
     report: SyncReport,
     feeds: list[str],
     node_id: str,

@@ -26,21 +26,7 @@ from .auth import H_NONCE, sign_request
 from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
 from .planning import Vector
-
-_BY_CODE: dict[str, type[errors.SyncError]] = {
-    cls.code: cls
-    for cls in (
-        errors.ProtocolError,
-        errors.BundleError,
-        errors.VerificationError,
-        errors.AuthorizationError,
-        errors.SequenceError,
-        errors.KeyFileError,
-        errors.StoreError,
-        errors.TransportError,
-    )
-}
-
+from .transport import ENROLL_PATH, HEALTH_PATH, HELLO_PATH, MORE_HEADER, PULL_PATH, PUSH_PATH, error_from_answer
 
 RETRY_STATUSES = frozenset(range(500, 600))  # the parent (or a proxy) failed or is busy: retry later, then the fallback
 MAX_RETRY_AFTER_S = 60.0
@@ -54,15 +40,13 @@ def retry_after(resp: requests.Response) -> float:
 
 def error_from_response(resp: requests.Response) -> errors.SyncError:
     try:
-        data = resp.json()
-        cls = _BY_CODE.get(data.get("code", ""), errors.SyncError)
-        return cls(str(data.get("message", resp.reason)), hint=data.get("hint"))
+        return error_from_answer(resp.json(), resp.reason)
     except (ValueError, AttributeError):
         return errors.SyncError(f"the parent answered HTTP {resp.status_code} {resp.reason}")
 
 
 class ParentClient:
-    """Signed requests from one node to its parent (or its fallback parent)."""
+    """Signed requests from one node to its parent (or its fallback parent): `transport.Parent` over HTTP."""
 
     def __init__(
         self,
@@ -171,11 +155,11 @@ class ParentClient:
 
     # -- the session --------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = self._get("/api/v1/health").json()
+        data: dict[str, Any] = self._get(HEALTH_PATH).json()
         return data
 
     def enroll(self, request_body: bytes) -> dict[str, Any]:
-        data: dict[str, Any] = self._post("/api/v1/enroll", request_body, signed=False).json()
+        data: dict[str, Any] = self._post(ENROLL_PATH, request_body, signed=False).json()
         return data
 
     def _verified(self, resp: requests.Response, path: str) -> bytes:
@@ -194,19 +178,19 @@ class ParentClient:
         return resp.content
 
     def hello(self, hello: session.Hello) -> session.HelloReply:
-        path = "/api/v1/sync/hello"
+        path = HELLO_PATH
         return session.HelloReply.decode(self._verified(self._post(path, hello.encode()), path))
 
     def push(self, page: bytes) -> session.PushReply:
         body = compression.compress(page)
-        path = "/api/v1/sync/push"
+        path = PUSH_PATH
         resp = self._post(path, body, headers={compression.HEADER: compression.ENCODING})
         return session.PushReply.decode(self._verified(resp, path))
 
     def pull(self, vector: Vector, max_bytes: int) -> tuple[bytes, bool]:
-        path = "/api/v1/sync/pull"
+        path = PULL_PATH
         resp = self._post(path, session.PullRequest(vector, max_bytes).encode())
         data = self._verified(resp, path)
         if resp.headers.get(compression.HEADER) == compression.ENCODING:
             data = compression.decompress(data, self.limits.max_page_bytes)
-        return data, resp.headers.get("X-Sanji-More") == "1"
+        return data, resp.headers.get(MORE_HEADER) == "1"
