@@ -22,7 +22,6 @@ from requests.structures import CaseInsensitiveDict
 
 from sanji_node import state
 from sanji_node.child import ChildNode, recover_before_writing
-from sanji_node.config import DataDir, NodeConfig
 from sanji_node.parent import parent_app
 from sync_protocol import answers, canonical, compression, session
 from sync_protocol.auth import H_NONCE, H_TIME, H_TO, NonceCache, parse_time, sign_request, verify_request
@@ -32,6 +31,7 @@ from sync_protocol.errors import AnswerVerificationError, AuthorizationError, Pr
 from sync_protocol.keys import SigningKey
 
 from .network import Network, seeded_key
+from .simparent import node_dir
 
 NOW = 1_790_000_000_000
 HELLO = "/api/v1/sync/hello"
@@ -91,30 +91,6 @@ class Link:
 
 def clock() -> int:
     return NOW
-
-
-def node_dir(tmp: Path, net: Network, node_id: str, *, role: str, parent: str | None) -> ChildNode:
-    """A node's data directory holding the membership (the county feed), as enrolment and a first sync leave it."""
-    n = net.nodes[node_id]
-    data = DataDir(tmp / node_id)
-    data.path.mkdir(parents=True)
-    config = NodeConfig(
-        node_id=node_id,
-        role=role,
-        county="430321",
-        root_node="county",
-        root_key=net.county.key.public.hex,
-        division=n.division,
-        parent=parent,
-        parent_url=f"http://{parent}.test" if parent else None,
-    )
-    data.save(config)
-    data.save_key(n.key, None)
-    node = ChildNode(data, config, n.key)
-    with node.open_store() as s:
-        for page in net.county.store.plan({}, lambda f: f == "county/*"):
-            s.receive_page(encode_page([net.county.store.read_batch(r) for r in page]))
-    return node
 
 
 @pytest.fixture
