@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from sync_protocol.transport import (
     error_from_answer,
 )
 
-from .network import Network
+from .network import Network, build_network
 
 Tamper = Callable[[str, Answer], Answer]
 Cut = Callable[[str, int], bool]  # (path, how many requests on this path so far, this one included) → cut?
@@ -274,3 +275,26 @@ def node_dir(tmp: Path, net: Network, node_id: str, *, role: str, parent: str | 
         for page in net.county.store.plan({}, lambda f: f == "county/*"):
             s.receive_page(encode_page([net.county.store.read_batch(r) for r in page]))
     return node
+
+
+TEMPLATE_NODES = (
+    ("county", "county", None),
+    ("t1", "township", "county"),
+    ("v11", "village", "t1"),
+    ("v21", "village", "t1"),
+)  # fmt: skip  (v21 is below t2: a stranger at t1)
+
+
+def make_template(root: Path) -> Path:
+    """Data directories of county, t1, v11 and v21 holding the membership, under `root/nodes`: make them once
+    per module and copy one per test (SQLite files are cheap to copy and slow to create)."""
+    net = build_network(root / "net", townships=2, villages_per_township=1)
+    for node, role, parent in TEMPLATE_NODES:
+        node_dir(root / "nodes", net, node, role=role, parent=parent).open_store().close()
+    net.close()
+    return root / "nodes"
+
+
+def load_copy(template: Path, node: str, dest: Path, **kw: Any) -> ChildNode:
+    """The node `node` of the template, from a copy of its data directory at `dest`."""
+    return ChildNode.load(shutil.copytree(template / node, dest), **kw)

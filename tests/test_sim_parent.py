@@ -7,7 +7,6 @@ signed requests and signed answers checked at both ends (tests/simparent.py).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from sync_protocol.errors import AnswerVerificationError, AuthorizationError, Tr
 from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
 from sync_protocol.transport import PULL_PATH, PUSH_PATH
 
-from .network import build_network, seeded_key
-from .simparent import SimParent, connect_to, node_dir, nth, rewrite_hello, truncate
+from .network import seeded_key
+from .simparent import SimParent, connect_to, load_copy, make_template, nth, rewrite_hello, truncate
 from .test_signed_answers import NOW, local_state
 
 PAGE = 2048  # small pages, so a few dozen entries take several
@@ -48,8 +47,7 @@ class Sim:
 
     def load(self, source: Path, name: str) -> ChildNode:
         """A node from a copy of the data directory `source` (a backup, a laptop restored, a fresh disk)."""
-        shutil.copytree(source, self.tmp / name)
-        return self.connect(ChildNode.load(self.tmp / name, page_bytes=PAGE))
+        return self.connect(load_copy(source.parent, source.name, self.tmp / name, page_bytes=PAGE))
 
     def copy_village(self, name: str) -> ChildNode:
         """A copy of the village's data directory as it is now (a backup, or the laptop restored from it)."""
@@ -58,24 +56,12 @@ class Sim:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Data directories holding the membership, made once: each test works on a copy (SQLite files are cheap to
-    copy and slow to create)."""
-    root = tmp_path_factory.mktemp("sim")
-    net = build_network(root / "net", townships=2, villages_per_township=1)
-    for node, role, parent in (
-        ("county", "county", None),
-        ("t1", "township", "county"),
-        ("v11", "village", "t1"),
-        ("v21", "village", "t1"),
-    ):  # fmt: skip  (v21 is below t2: a stranger at t1)
-        node_dir(root / "nodes", net, node, role=role, parent=parent).open_store().close()
-    net.close()
-    return root / "nodes"
+    return make_template(tmp_path_factory.mktemp("sim"))
 
 
 @pytest.fixture
 def sim(tmp_path: Path, template: Path) -> Sim:
-    nodes = {n: ChildNode.load(shutil.copytree(template / n, tmp_path / n), page_bytes=PAGE) for n in ("county", "t1", "v11")}  # fmt: skip
+    nodes = {n: load_copy(template, n, tmp_path / n, page_bytes=PAGE) for n in ("county", "t1", "v11")}
     county, township, village = nodes["county"], nodes["t1"], nodes["v11"]
     s = Sim(
         tmp_path,
