@@ -291,3 +291,31 @@ def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Si
         assert held(sim.township, "v11/up") == 4 and entry.key == "x" and entry.value["reissue_of"]
     assert restored.status()["forked_own_feeds"] == [] and restored.status()["waiting_up"] == 0
     assert restored.sync().noop  # settled
+
+
+# -- enrolment ----------------------------------------------------------------
+def test_a_new_township_enrols_and_syncs_through_the_seam(sim: Sim) -> None:
+    """`child.enrol` with the simulated county as its `connect`: the county's enrol hook redeems the token and
+    signs the answer with the root key, the new node checks it, then makes its first sync."""
+    from county_server import tokens
+    from county_server.app import create_app as county_app
+    from sanji_node.child import enrol
+    from sanji_node.config import DataDir
+
+    app = county_app(sim.county.data.path, clock_ms=clock)
+    at_county = SimParent(app.extensions["sanji_sync"])
+    with sim.county.open_store() as c:
+        issued = tokens.issue(c, role="township", division="430321103000", parent="county", node="t3", now_ms=NOW,
+                              ttl_ms=3_600_000, random_bytes=bytes(range(21)))  # fmt: skip
+    config, answer = enrol(DataDir(sim.tmp / "t3"), parent_url="http://county.test", token_text=str(issued.token),
+                           expect_role="township", connect=at_county.connect)  # fmt: skip
+    assert (config.node_id, config.parent, answer["role"]) == ("t3", "county", "township")
+    assert paths(at_county) == ["enroll"]
+    t3 = ChildNode.load(sim.tmp / "t3", connect=at_county.connect)
+    report = t3.sync()
+    assert report.ok and report.pulled_entries > 0
+    with t3.open_store() as s:
+        assert s.directory().get("t3") is not None  # its own membership came down
+    with pytest.raises(AuthorizationError, match="already been used"):  # the token is spent
+        enrol(DataDir(sim.tmp / "t3-again"), parent_url="http://county.test", token_text=str(issued.token),
+              expect_role="township", connect=at_county.connect)  # fmt: skip
