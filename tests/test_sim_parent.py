@@ -248,20 +248,31 @@ def events(node: ChildNode, *names: str, hlc: int) -> None:
         s.append(node.key, "v11/up", records)
 
 
-def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Sim) -> None:
+@pytest.mark.parametrize(
+    ("written", "found"),
+    [
+        ("bc", "on push"),  # the parent holds as many entries as the copy, another 3rd: the push shows the fork
+        ("bcde", "on pull"),  # the parent holds more: the pull brings the other branch, the copy sends its own
+    ],
+)
+def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Sim, written: str, found: str) -> None:
     events(sim.village, "a", hlc=10)
     sim.village.sync()
     restored = sim.copy_village("backup")  # the backup: v11/up holds "a"
-    events(sim.village, "b", "c", hlc=11)
-    assert sim.village.sync().ok and sim.township.sync().ok  # "a b c" at the township and the county
+    events(sim.village, *written, hlc=11)
+    assert sim.village.sync().ok and sim.township.sync().ok  # "a" and `written` at the township and the county
+    canonical = 1 + len(written)
 
-    # the laptop is restored from the backup and files offline on it: another entry 2 and 3
+    # the laptop is restored from the backup and files offline on it: another entry 2 ("b" again) and 3
     events(restored, "b", "x", hlc=20)
+    start = len(sim.at_township.log)
     report = restored.sync()
+    assert paths(sim.at_township)[start:] == {"on push": ["hello", "push", "pull"], "on pull": ["hello", "pull", "push"]}[found]  # fmt: skip
     assert report.forked == ["v11/up"] and not report.ok and report.stranded == 2
     assert "分叉" in report.problem()
     with sim.township.open_store() as t1:
         assert "v11/up" in t1.frozen_feeds() and [f["feed"] for f in t1.forks()] == ["v11/up"]
+        assert held(sim.township, "v11/up") == canonical  # the other branch is kept as evidence, not applied
     status = restored.status()
     assert status["forked_own_feeds"] == ["v11/up"] and status["stranded_total"] == 2
 
@@ -282,13 +293,11 @@ def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Si
     assert report.ok and report.stranded == 0
     with restored.open_store() as s:
         assert resolve.pending(s) == 0 and s.frozen_feeds() == {}
-        assert {r["key"]: (r["skipped"], r["reissued_seq"]) for r in resolve.stash_view(s)} == {
-            "b": (1, None),
-            "x": (0, 4),
-        }
+        stash = {r["key"]: (r["skipped"], r["reissued_seq"]) for r in resolve.stash_view(s)}
+        assert stash == {"b": (1, None), "x": (0, canonical + 1)}
     with sim.township.open_store() as t1:
-        (entry,) = t1.entries("v11/up", 4)
-        assert held(sim.township, "v11/up") == 4 and entry.key == "x" and entry.value["reissue_of"]
+        (entry,) = t1.entries("v11/up", canonical + 1)
+        assert held(sim.township, "v11/up") == canonical + 1 and entry.key == "x" and entry.value["reissue_of"]
     assert restored.status()["forked_own_feeds"] == [] and restored.status()["waiting_up"] == 0
     assert restored.sync().noop  # settled
 
