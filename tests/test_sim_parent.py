@@ -16,9 +16,9 @@ import pytest
 from sanji_node import resolve, state
 from sanji_node.child import ChildNode, recover_before_writing
 from sync_protocol.entries import Record
-from sync_protocol.errors import AnswerVerificationError, AuthorizationError, TransportError
+from sync_protocol.errors import AnswerVerificationError, AuthorizationError, SequenceError, TransportError
 from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
-from sync_protocol.transport import PULL_PATH, PUSH_PATH
+from sync_protocol.transport import HELLO_PATH, PULL_PATH, PUSH_PATH
 
 from .network import seeded_key
 from .simparent import SimParent, connect_to, load_copy, make_template, nth, rewrite_hello, truncate
@@ -248,6 +248,26 @@ def events(node: ChildNode, *names: str, hlc: int) -> None:
         s.append(node.key, "v11/up", records)
 
 
+def fork(sim: Sim, written: str) -> tuple[ChildNode, int]:
+    """v11 wrote "a", was copied, wrote on (`written`) and synced up to the county; the copy (the laptop
+    restored from it) then filed "b" again and "x" offline. Returns the copy and the canonical head."""
+    events(sim.village, "a", hlc=10)
+    sim.village.sync()
+    restored = sim.copy_village("backup")  # the backup: v11/up holds "a"
+    events(sim.village, *written, hlc=11)
+    assert sim.village.sync().ok and sim.township.sync().ok  # "a" and `written` at the township and the county
+    events(restored, "b", "x", hlc=20)
+    return restored, 1 + len(written)
+
+
+def decide(sim: Sim) -> None:
+    """The county's decision (`county-server resolve-fork`): its copy of v11/up is the canonical branch."""
+    with sim.county.open_store() as c:
+        seq, digest = c.vector()["v11/up"]
+        body = resolution_body("v11", "v11/up", seq, digest, "笔记本从旧备份恢复")
+        c.append(sim.county.key, "county/v11", [Record(KIND_FORK_RESOLVE, "v11/up", body, 30)])
+
+
 @pytest.mark.parametrize(
     ("written", "found"),
     [
@@ -256,15 +276,7 @@ def events(node: ChildNode, *names: str, hlc: int) -> None:
     ],
 )
 def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Sim, written: str, found: str) -> None:
-    events(sim.village, "a", hlc=10)
-    sim.village.sync()
-    restored = sim.copy_village("backup")  # the backup: v11/up holds "a"
-    events(sim.village, *written, hlc=11)
-    assert sim.village.sync().ok and sim.township.sync().ok  # "a" and `written` at the township and the county
-    canonical = 1 + len(written)
-
-    # the laptop is restored from the backup and files offline on it: another entry 2 ("b" again) and 3
-    events(restored, "b", "x", hlc=20)
+    restored, canonical = fork(sim, written)
     start = len(sim.at_township.log)
     report = restored.sync()
     assert paths(sim.at_township)[start:] == {"on push": ["hello", "push", "pull"], "on pull": ["hello", "pull", "push"]}[found]  # fmt: skip
@@ -279,10 +291,9 @@ def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Si
     # the township reports the fork when it next syncs up; the county records it with the evidence
     assert sim.township.sync().ok
     with sim.county.open_store() as c:
-        (fork,) = [f for f in c.forks() if f["feed"] == "v11/up"]
-        assert fork["reported_by"] == "t1" and fork["resolved_seq"] is None
-        seq, digest = c.vector()["v11/up"]
-        c.append(sim.county.key, "county/v11", [Record(KIND_FORK_RESOLVE, "v11/up", resolution_body("v11", "v11/up", seq, digest, "笔记本从旧备份恢复"), 30)])  # fmt: skip
+        (found_at_county,) = [f for f in c.forks() if f["feed"] == "v11/up"]
+        assert found_at_county["reported_by"] == "t1" and found_at_county["resolved_seq"] is None
+    decide(sim)
 
     # the decision comes down: the township lifts the freeze, the laptop sets its branch aside, takes the
     # canonical one and re-issues what it lacks ("x"; "b" is there already), which the next push takes up
@@ -300,6 +311,30 @@ def test_a_restored_laptop_forks_is_frozen_and_takes_the_county_decision(sim: Si
         assert held(sim.township, "v11/up") == canonical + 1 and entry.key == "x" and entry.value["reissue_of"]
     assert restored.status()["forked_own_feeds"] == [] and restored.status()["waiting_up"] == 0
     assert restored.sync().noop  # settled
+
+
+def test_a_decision_half_taken_refuses_writes_until_a_sync_completes_it(sim: Sim) -> None:
+    """The link drops after the laptop set its branch aside, before the re-issue: a write is refused (in
+    Chinese, with what to do) while the parent is out of reach, and goes ahead once a sync re-issued."""
+    restored, canonical = fork(sim, "bc")
+    restored.sync()
+    sim.township.sync()
+    decide(sim)
+    sim.township.sync()
+    hellos = sim.at_township.counts[HELLO_PATH]
+    sim.at_township.faults.before = lambda path, n: path == HELLO_PATH and n > hellos + 1  # the decision's own sync
+    with pytest.raises(TransportError):
+        restored.sync()
+    with restored.open_store() as s:
+        assert resolve.pending(s) == 2 and held(restored, "v11/up") == 1  # "b" and "x" set aside, not re-issued
+    with pytest.raises(SequenceError, match="分叉裁决") as refused:
+        recover_before_writing(restored)
+    assert refused.value.hint and "sync" in refused.value.hint
+    sim.at_township.faults.clear()
+    assert recover_before_writing(restored) == []
+    with restored.open_store() as s:
+        assert resolve.pending(s) == 0
+    assert held(sim.township, "v11/up") == canonical + 1
 
 
 # -- enrolment ----------------------------------------------------------------
