@@ -23,6 +23,8 @@ library inflates them behind our back: the receiver inflates with a bound.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -103,6 +105,10 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
         routes.check_size(ctx, len(data))
         return routes.Request(request.method, request.path, dict(request.headers), data)
 
+    def run(route: Callable[[SyncContext, Store, routes.Request], routes.Answer]) -> Response:
+        req = parsed()  # the body is read and bounded before the store is opened
+        return _response(route(ctx, store(), req))
+
     @bp.get("/health")
     def health() -> Response:
         return jsonify(routes.health(ctx, store()))
@@ -113,14 +119,14 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
 
     @bp.post("/sync/hello")
     def hello() -> Response:
-        return _response(routes.hello(ctx, store(), parsed()))
+        return run(routes.hello)
 
     @bp.post("/sync/push")
     def push() -> Response:
-        return _response(routes.push(ctx, store(), parsed()))
+        return run(routes.push)
 
     @bp.post("/sync/pull")
     def pull() -> Response:
-        return _response(routes.pull(ctx, store(), parsed()))
+        return run(routes.pull)
 
     return bp
