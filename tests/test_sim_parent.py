@@ -104,8 +104,9 @@ def test_a_session_pushes_pulls_and_then_is_a_single_hello(sim: Sim) -> None:
     assert paths(sim.at_township) == ["hello", "push", "pull"] and report.requests == 3
     status = sim.village.status()
     assert status["waiting_up"] == 0 and status["held_by_parent"]["v11/up"] == 3
-    with sim.township.open_store() as t1:  # the parent's hooks ran: it knows when v11 was last in touch
+    with sim.township.open_store() as t1:  # the parent's hooks ran: it knows what v11 holds
         assert state.peer_vector(t1, "v11")["v11/up"][0] == 3
+        assert t1.conn.execute("SELECT COUNT(*) FROM request_nonces").fetchone()[0] == 3  # each request's, kept
     again = sim.village.sync()
     assert again.noop and again.requests == 1 and paths(sim.at_township)[3:] == ["hello"]
     assert again.summary().startswith("已是最新")
@@ -225,6 +226,18 @@ def test_inflated_acks_in_hello_are_refused_and_change_nothing(sim: Sim, how: st
     assert local_state(sim.village) == before
     sim.at_township.faults.clear()
     assert sim.village.sync().pushed_entries == 1
+
+
+def test_a_township_out_of_reach_sends_the_village_to_the_county(sim: Sim) -> None:
+    sim.village.config.fallback_url = "http://county.test"
+    sim.village.connect = connect_to({"http://county.test": sim.at_county})  # nobody answers at t1's address
+    note(sim.village, 2)
+    report = sim.village.sync()
+    assert report.pushed_entries == 2 and held(sim.county, "v11/up") == 2
+    sim.village.config.fallback_url = None
+    with pytest.raises(TransportError, match=r"cannot reach http://t1\.test"):
+        sim.village.sync()
+    assert "cannot reach" in sim.village.status()["last_error"]
 
 
 def test_a_lying_township_sends_the_village_to_the_county(sim: Sim) -> None:
