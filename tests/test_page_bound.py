@@ -190,3 +190,22 @@ def test_page_kib_bounds_the_push_of_a_big_commit(link: Link, kib: int, cases: i
     assert len(pushed) >= 2 and max(pushed) <= kib * 1024, pushed
     with link.township.open_store() as s, link.village.open_store() as mine:
         assert s.vector()[FEED] == mine.vector()[FEED]
+
+
+def test_page_kib_bounds_the_pull_of_a_big_commit(link: Link) -> None:
+    """The parent's pull replies follow the child's `max_bytes` (its --page-kib): a 1,000-entry commit of the
+    township's feed for the village comes down in replies within 64 KiB, each applied before the next is asked."""
+    with link.township.open_store() as s:
+        s.append(link.township.key, "t1/v11", records())
+    link.village.page_bytes = 64 * 1024
+    pulled: list[int] = []
+
+    def measure(req: requests.PreparedRequest, resp: requests.Response) -> requests.Response:
+        if req.path_url.endswith("/sync/pull"):
+            pulled.append(len(compression.decompress(resp.content, 1 << 24)))
+        return resp
+
+    link.village.sync(http=session_to(link.apps, measure), attempts=1, clock_ms=clock)
+    assert len(pulled) >= 3 and max(pulled) <= 64 * 1024, pulled
+    with link.township.open_store() as s, link.village.open_store() as mine:
+        assert mine.vector()["t1/v11"] == s.vector()["t1/v11"]
