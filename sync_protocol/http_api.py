@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -68,6 +69,14 @@ class SyncContext:
     # after a hello: the hello, and the caller's vector of the shared feeds when the digests matched (it holds
     # exactly what this node holds of them), else None
     after_hello: Callable[[Store, Caller, session.Hello, Vector | None], None] | None = None
+    # one push at a time per caller, in the order their bodies arrived: a child sends its next page while the
+    # previous one is applied here (sanji_node.syncer), and the next continues the feeds the previous extends
+    push_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    push_locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def push_lock(self, node: str) -> threading.Lock:
+        with self.push_locks_guard:
+            return self.push_locks.setdefault(node, threading.Lock())  # one per enrolled child: bounded
 
 
 BUSY_RETRY_AFTER_S = 5
@@ -229,10 +238,11 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
                     f"{c.node} may not push feed {feed} to {ctx.node_id}", hint="a node pushes only feeds it holds"
                 )
             feeds.add(feed)
-        verdicts = s.receive_many(batches, ctx.pool)
-        if ctx.after_push is not None:
-            ctx.after_push(s, c, verdicts)
-        vector = s.vector()
+        with ctx.push_lock(c.node):
+            verdicts = s.receive_many(batches, ctx.pool)
+            if ctx.after_push is not None:
+                ctx.after_push(s, c, verdicts)
+            vector = s.vector()
         reply = session.PushReply(session.results_of(verdicts), {f: vector[f] for f in sorted(feeds) if f in vector})
         return signed(ctx, store().trust.county, c, Response(reply.encode(), mimetype="application/json"))
 

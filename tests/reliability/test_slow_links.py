@@ -1,0 +1,131 @@
+"""Slow links (issue 12, problem 9 and Deliver 8): real county, township and village processes, the village's
+link to its township through the shaping proxy (`tests/linkproxy.py`).
+
+Reproductions of the report: a big push at 128 kbit/s with 300 ms latency and small socket buffers failed every
+attempt (the 5 s connect timeout covered the whole body); a cut while a pull reply is read ended the sync with a
+traceback; a silent drop stalled the village for the 120 s read timeout. In CI the push carries 600 cases
+(~6 s on the wire at 128 kbit/s: more than the old 5 s, so it failed before) and the silent drop is noticed
+under a stall timeout of 3 s set in node.json (`stall_timeout_s`, 30 s by default); the long run pushes 1,000.
+Nothing else is scaled: the link's bandwidth, latency and buffers are the report's.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ..e2e.cluster import Cluster
+from ..linkproxy import LinkProxy, Shape
+from .report import long_run, record
+
+ITEM = "城乡居民医保参保登记"
+SLOW = Shape(up_bps=16_000, down_bps=16_000, latency_s=0.3, sock_buf=8192)  # 128 kbit/s, 300 ms, 8 KiB buffers
+FAST = Shape(sock_buf=8192)
+
+
+@pytest.fixture(scope="module")
+def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, LinkProxy]]:
+    c = Cluster(tmp_path_factory.mktemp("slow"))
+    proxy: LinkProxy | None = None
+    try:
+        c.county()
+        county = c.start("county")
+        c.enrol("t1", "township", "430321101000", "county", county.url or "")
+        t1 = c.start("t1", "--sync-interval", "3600")
+        proxy = LinkProxy.to_url(t1.url or "", FAST)
+        c.enrol("v11", "village", "430321101201", "t1", proxy.url)
+        yield c, proxy
+    finally:
+        if proxy is not None:
+            proxy.close()
+        c.close()
+
+
+def set_stall_timeout(c: Cluster, node: str, seconds: float) -> None:
+    path = c.nodes[node].data / "node.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["stall_timeout_s"] = seconds
+    path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+
+
+def township_count(c: Cluster, feed: str) -> int:
+    with c.store("t1") as s:
+        return int(s.conn.execute("SELECT COUNT(*) FROM entries WHERE feed = ?", (feed,)).fetchone()[0])
+
+
+def log_cases(c: Cluster, village: str, n: int) -> None:
+    """`n` cases logged offline, each with ~100 B of notes that do not compress (the report's ~178 B a case)."""
+    for start in range(0, n, 500):
+        cases = [{**case, "notes": secrets.token_hex(50)} for case in c.cases(min(500, n - start), ITEM)]
+        c.run(village, "case", "new", "--offline", "--json", "-", input=json.dumps(cases, ensure_ascii=False))
+
+
+def sync(c: Cluster, village: str) -> tuple[dict[str, object], float, str]:
+    t0 = time.monotonic()
+    done = c.run(village, "sync", "--json", check=False)
+    elapsed = time.monotonic() - t0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout), elapsed, done.stderr
+
+
+def test_a_big_push_completes_at_128_kbit_with_300_ms_and_small_buffers(link: tuple[Cluster, LinkProxy]) -> None:
+    c, proxy = link
+    n = 1000 if long_run() else 600
+    before = township_count(c, "v11/up")
+    log_cases(c, "v11", n)
+    proxy.shape = SLOW
+    up0 = proxy.moved["up"]
+    try:
+        report, elapsed, _ = sync(c, "v11")
+    finally:
+        proxy.shape = FAST
+    sent = proxy.moved["up"] - up0
+    assert report["pushed_entries"] == n
+    assert township_count(c, "v11/up") == before + n
+    assert sent > 5 * 16_000, f"only {sent} B crossed: the old whole-body 5 s timeout would not have been hit"
+    record("slow link: big push at 128 kbit/s, 300 ms", cases=n, bytes_up=sent, elapsed_s=round(elapsed, 1))
+
+
+def test_a_cut_while_a_pull_reply_is_read_is_retried(link: tuple[Cluster, LinkProxy]) -> None:
+    c, proxy = link
+    c.enrol("v12", "village", "430321101202", "t1", proxy.url, "--no-sync")  # its first sync pulls the catalog
+    cuts = len(proxy.interrupted)
+    down0 = proxy.moved["down"]
+    proxy.cut_after("down", 6000, reset=False)  # past the hello's answer, in the middle of the first pull page
+    report, _, _ = sync(c, "v12")
+    assert len(proxy.interrupted) == cuts + 1, "the cut did not happen"
+    assert proxy.interrupted[-1] > 0
+    assert int(report["pulled_entries"]) > 0  # type: ignore[call-overload]
+    with c.store("v12") as s:
+        assert s.conn.execute("SELECT COUNT(*) FROM catalog_items").fetchone()[0] > 0
+    record("slow link: cut mid-pull", bytes_down=proxy.moved["down"] - down0, resent=proxy.interrupted[-1])
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_a_silent_drop_is_noticed_within_twice_the_stall_timeout(
+    link: tuple[Cluster, LinkProxy], direction: str
+) -> None:
+    c, proxy = link
+    stall = 3.0
+    set_stall_timeout(c, "v11", stall)
+    try:
+        log_cases(c, "v11", 80)
+        before = township_count(c, "v11/up")
+        proxy.forget_stalls()
+        cuts = len(proxy.interrupted)
+        # up: in the middle of the pushed page; down: in the hello's answer (the first reply)
+        proxy.drop_after(direction, 8000 if direction == "up" else 200)
+        report, elapsed, _ = sync(c, "v11")
+    finally:
+        set_stall_timeout(c, "v11", 30.0)
+    assert len(proxy.interrupted) == cuts + 1, "the drop did not happen"
+    assert township_count(c, "v11/up") == before + 80 and report["pushed_entries"] == 80
+    # noticed (and retried) within 2x the stall timeout, not after the old 120 s read timeout
+    assert proxy.worst_gap_s <= 2 * stall, proxy.figures()
+    assert elapsed < 4 * stall + 10, elapsed
+    record(f"slow link: silent drop ({direction})", stall_timeout_s=stall, worst_gap_s=proxy.worst_gap_s)
