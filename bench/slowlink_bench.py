@@ -1,12 +1,13 @@
 """Slow-link benchmark (issue 12, P9): a village pushes N cases to its township through a shaping proxy.
 
-    python bench/slowlink_bench.py [--cases 1000] [--json FILE]
+    python bench/slowlink_bench.py [--cases 1000] [--per-commit 1000] [--page-kib 1024] [--profiles …] [--json FILE]
 
 Real county, township and village processes on 127.0.0.1 (tests/e2e/cluster.py); the village's parent URL is
 the proxy's (tests/linkproxy.py): a shared serial line per direction at the profile's bandwidth, the profile's
 one-way latency, 8 KiB socket buffers. For each profile (512 kbit/s with 100 ms, 128 kbit/s with 300 ms):
 N cases are logged offline at the village (each with ~100 B of notes that do not compress, as the report's
-~178 B a case), then one `village-agent sync` runs through the proxy.
+~178 B a case), in commits of `--per-commit` (1,000: the report's single commit, which travels as one page
+until pages are cut inside a commit), then one `village-agent sync --page-kib N` runs through the proxy.
 
 Figures per profile:
 - `session_s`: the sync session's own duration (the report's `elapsed_s`, measured inside the village
@@ -41,20 +42,20 @@ PROFILES = {"512kbit_100ms": (64_000, 0.1), "128kbit_300ms": (16_000, 0.3)}
 ROUND_TRIPS = 3
 
 
-def log_cases(c: Cluster, village: str, n: int) -> None:
-    for start in range(0, n, 1000):
-        cases = [{**case, "notes": secrets.token_hex(50)} for case in c.cases(min(1000, n - start), ITEM)]
+def log_cases(c: Cluster, village: str, n: int, per_commit: int) -> None:
+    for start in range(0, n, per_commit):
+        cases = [{**case, "notes": secrets.token_hex(50)} for case in c.cases(min(per_commit, n - start), ITEM)]
         c.run(village, "case", "new", "--offline", "--json", "-", input=json.dumps(cases, ensure_ascii=False))
 
 
-def one_sync(c: Cluster, proxy: LinkProxy, shape: Shape, cut_at: int | None = None) -> dict[str, Any]:
+def one_sync(c: Cluster, proxy: LinkProxy, shape: Shape, page_kib: int, cut_at: int | None = None) -> dict[str, Any]:
     up0, down0, cuts0 = proxy.moved["up"], proxy.moved["down"], len(proxy.interrupted)
     proxy.shape = shape
     if cut_at is not None:
         proxy.cut_after("up", cut_at)
     t0 = time.monotonic()
     try:
-        report = json.loads(c.run("v11", "sync", "--json").stdout)
+        report = json.loads(c.run("v11", "sync", "--json", "--page-kib", str(page_kib)).stdout)
     finally:
         proxy.shape = Shape(sock_buf=shape.sock_buf)
     return {
@@ -71,10 +72,13 @@ def one_sync(c: Cluster, proxy: LinkProxy, shape: Shape, cut_at: int | None = No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=1000)
+    ap.add_argument("--per-commit", type=int, default=1000, help="cases a commit (one `case new` call)")
+    ap.add_argument("--page-kib", type=int, default=1024, help="the village's --page-kib")
     ap.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated: " + ", ".join(PROFILES))
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args()
-    out: dict[str, Any] = {"cases": args.cases, "profiles": {}}
+    out: dict[str, Any] = {"cases": args.cases, "per_commit": args.per_commit, "page_kib": args.page_kib}
+    out["profiles"] = {}
     with tempfile.TemporaryDirectory(prefix="sanji-slowlink-") as tmp:
         c = Cluster(Path(tmp))
         proxy: LinkProxy | None = None
@@ -88,11 +92,11 @@ def main() -> None:
             for name in args.profiles.split(","):
                 bps, latency = PROFILES[name]
                 shape = Shape(up_bps=bps, down_bps=bps, latency_s=latency, sock_buf=8192)
-                log_cases(c, "v11", args.cases)
-                clean = one_sync(c, proxy, shape)
+                log_cases(c, "v11", args.cases, args.per_commit)
+                clean = one_sync(c, proxy, shape, args.page_kib)
                 floor = (clean["bytes_up"] + clean["bytes_down"]) / bps + ROUND_TRIPS * 2 * latency
-                log_cases(c, "v11", args.cases)
-                cut = one_sync(c, proxy, shape, cut_at=clean["bytes_up"] // 2)
+                log_cases(c, "v11", args.cases, args.per_commit)
+                cut = one_sync(c, proxy, shape, args.page_kib, cut_at=clean["bytes_up"] // 2)
                 res = {
                     "bandwidth_Bps": bps,
                     "latency_s": latency,

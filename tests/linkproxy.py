@@ -11,12 +11,14 @@ read from one side occupies the direction's line for `len / bps` seconds (all
 connections share it, as they share one 4G modem), then arrives `latency_s`
 later. The reader waits while its chunk is "on the line", so a sender sees the
 back-pressure of a slow link, not a proxy that swallows everything at loopback
-speed. `sock_buf` sets small SO_SNDBUF/SO_RCVBUF on both sides.
+speed. `sock_buf` sets small SO_SNDBUF/SO_RCVBUF on both sides, and the stream
+readers hold at most 2 × `chunk` (asyncio's default would read ahead 128 KiB
+and hide the link's back-pressure from the sender).
 
 Faults:
-- `cut_after(direction, n, reset=True)`: the next connection that forwards `n`
-  more bytes in `direction` is closed on both sides (RST, or FIN with reset=False)
-  in the middle of the body;
+- `cut_after(direction, n, reset=True)`: once `n` more bytes have crossed in
+  `direction` (on any connection), the connection carrying the n-th byte is
+  closed on both sides (RST, or FIN with reset=False), in the middle of a body;
 - `drop_after(direction, n)`: the same, but the connection silently stops
   forwarding and reading, both sockets stay open (a dead 4G cell);
 - `stall(seconds)`: nothing is forwarded for a while, then everything resumes;
@@ -57,7 +59,7 @@ class Shape:
 class Fault:
     kind: str  # "cut" | "reset" | "drop"
     direction: str
-    after: int
+    at: int  # the proxy's byte count in `direction` at which it strikes
 
 
 @dataclass
@@ -68,8 +70,7 @@ class _Conn:
     closed: bool = False
     moved: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
     exchange: dict[str, int] = field(default_factory=lambda: {UP: 0, DOWN: 0})
-    fault: Fault | None = None
-    fault_base: int = 0
+    fault: Fault | None = None  # strikes once the chunk being written is through
 
 
 def _small_buffers(sock: socket.socket, size: int | None) -> None:
@@ -131,10 +132,13 @@ class LinkProxy:
         self.loop.call_soon_threadsafe(fn, *args)
 
     def cut_after(self, direction: str, n: int, *, reset: bool = True) -> None:
-        self._call(self.faults.append, Fault("reset" if reset else "cut", direction, n))
+        self._call(self._arm, "reset" if reset else "cut", direction, n)
 
     def drop_after(self, direction: str, n: int) -> None:
-        self._call(self.faults.append, Fault("drop", direction, n))
+        self._call(self._arm, "drop", direction, n)
+
+    def _arm(self, kind: str, direction: str, n: int) -> None:
+        self.faults.append(Fault(kind, direction, self.moved[direction] + n))
 
     def stall(self, seconds: float) -> None:
         self._paused_until = time.monotonic() + seconds
@@ -204,7 +208,9 @@ class LinkProxy:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         sock.setblocking(False)
-        self._server = self.loop.run_until_complete(asyncio.start_server(self._accept, sock=sock))
+        self._server = self.loop.run_until_complete(
+            asyncio.start_server(self._accept, sock=sock, limit=self.shape.chunk)
+        )
         ready.set()
         try:
             self.loop.run_forever()
@@ -280,7 +286,7 @@ class LinkProxy:
             _small_buffers(up, self.shape.sock_buf)
             up.setblocking(False)
             await self.loop.sock_connect(up, self.target)
-            ureader, uwriter = await asyncio.open_connection(sock=up)
+            ureader, uwriter = await asyncio.open_connection(sock=up, limit=self.shape.chunk)
         except OSError:
             self._close(c, reset=True)
             return
@@ -312,7 +318,7 @@ class LinkProxy:
                     await dst.drain()
                 except (ConnectionError, OSError):
                     self._close(c, reset=False)
-                if c.fault is not None and c.moved[d] - c.fault_base >= c.fault.after and c.fault.direction == d:
+                if c.fault is not None:
                     kind, c.fault = c.fault.kind, None
                     self._interrupt(c, kind)
             if not c.closed and not c.silent:
@@ -343,20 +349,17 @@ class LinkProxy:
             await asyncio.Event().wait()  # never forwards again, never closes (until the proxy closes)
 
     def _account(self, c: _Conn, d: str, data: bytes) -> bytes:
-        """Count what crosses, arm a pending fault on this connection, and cut `data` at the fault's mark."""
+        """Count what crosses; if a fault's mark falls in `data`, cut it there and let the fault strike after it."""
         now = time.monotonic()
         if self._last_byte is not None:
             self.worst_gap_s = max(self.worst_gap_s, now - self._last_byte)
         self._last_byte = now
-        if c.fault is None:
-            for f in self.faults:
-                if f.direction == d:
-                    self.faults.remove(f)
-                    c.fault, c.fault_base = f, c.moved[d]
-                    break
-        if c.fault is not None and c.fault.direction == d:
-            left = c.fault.after - (c.moved[d] - c.fault_base)
-            data = data[: max(left, 0)]
+        for f in self.faults:
+            if f.direction == d and self.moved[d] + len(data) >= f.at:
+                self.faults.remove(f)
+                c.fault = f
+                data = data[: max(f.at - self.moved[d], 0)]
+                break
         if d == UP and c.exchange[DOWN]:
             c.exchange = {UP: 0, DOWN: 0}  # a new request on a kept-alive connection
         c.moved[d] += len(data)

@@ -52,6 +52,8 @@ class Saboteur:
     def run(self) -> None:
         while not self.stop.wait(self.rng.uniform(0.5, 1.5)):
             p = self.rng.choice(self.proxies)
+            if len(p.faults) >= 2:  # still waiting for traffic to hit: do not pile them up
+                continue
             direction, at = self.rng.choice(["up", "down"]), self.rng.randrange(200, 40_000)
             match self.rng.choice(["reset", "fin", "drop"]):
                 case "drop":
