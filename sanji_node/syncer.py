@@ -140,7 +140,7 @@ def sync_once(
         total = 0
         gaps: list[session.BatchResult] = []
 
-        def handle(page: list[Range], pushed: session.PushReply) -> None:
+        def handle(page: list[Range], pushed: session.PushReply) -> bool:
             gapped = [r for r in pushed.results if r.status == Status.GAP.value]
             gaps.extend(gapped)
             report.pushed_batches += len(page) - len(gapped)
@@ -153,6 +153,7 @@ def sync_once(
                 if r.want is not None and r.want - 1 < theirs.get(r.feed, (0, b""))[0]:
                     theirs[r.feed] = (r.want - 1, b"")
             note("push", report.pushed_entries, total)
+            return not gapped  # after a gap, the pages planned after it would gap too: plan again first
 
         for _round in range(MAX_PUSH_ROUNDS):
             pages = store.plan(
@@ -215,30 +216,52 @@ def push_pages(
     client: ParentClient,
     pages: list[list[Range]],
     prepare: Callable[[list[Range]], bytes],
-    handle: Callable[[list[Range], session.PushReply], None],
+    handle: Callable[[list[Range], session.PushReply], bool],
 ) -> None:
     """Push `pages` in order, each prepared while the previous is sent, and sent once the previous body has left.
 
-    `handle` runs in this thread, in page order (the store is used from this thread only). A transport failure
-    of any page is raised once the other page in flight has finished (nothing is left running)."""
+    `handle` runs in this thread, in page order (the store is used from this thread only); when it returns
+    False no further page is sent (the one in flight is still handled). A transport failure of any page is
+    raised once the other page in flight has finished (nothing is left running)."""
     with ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix="sanji-push") as pool:
-        prev: tuple[list[Range], Future[session.PushReply], threading.Event] | None = None
+        prev: _Flight | None = None
         for page in pages:
             body = prepare(page)  # while the previous page is on the wire
             if prev is not None:
-                prev[2].wait()  # its body has left (or it is over): this one follows it on the link
-            sent = threading.Event()
-            future = pool.submit(client.push, body, sent.set)
-            future.add_done_callback(_setter(sent))
-            if prev is not None:
-                handle(prev[0], prev[1].result())  # while this page is on the wire
-            prev = (page, future, sent)
-        if prev is not None:
-            handle(prev[0], prev[1].result())
+                prev.left.wait()  # its body has left (or it is over): this one follows it on the link
+            cur = _Flight(page)
+            cur.future = pool.submit(client.push, body, cur.on_sent)
+            cur.future.add_done_callback(cur.over)
+            ok = True
+            if prev is not None and not prev.handled:
+                ok = prev.handle(handle)  # while this page is on the wire
+                if ok and prev.sends > 1:  # sent again after this one left: this one may have overtaken it
+                    ok = cur.handle(handle)
+            prev = cur
+            if not ok:
+                break
+        if prev is not None and not prev.handled:
+            prev.handle(handle)
 
 
-def _setter(event: threading.Event) -> Callable[[Future[session.PushReply]], None]:
-    return lambda _future: event.set()
+class _Flight:
+    """A page in flight: its push, whether its body has left, how many times it was sent."""
+
+    def __init__(self, page: list[Range]) -> None:
+        self.page, self.left, self.sends, self.handled = page, threading.Event(), 0, False
+        self.future: Future[session.PushReply] | None = None
+
+    def on_sent(self) -> None:  # from the push's thread, once per attempt
+        self.sends += 1
+        self.left.set()
+
+    def over(self, _future: Future[session.PushReply]) -> None:
+        self.left.set()
+
+    def handle(self, handle: Callable[[list[Range], session.PushReply], bool]) -> bool:
+        assert self.future is not None
+        self.handled = True
+        return handle(self.page, self.future.result())
 
 
 def newer(theirs: Vector, answered: Vector) -> Vector:

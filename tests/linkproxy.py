@@ -29,7 +29,8 @@ Faults:
 Figures: bytes forwarded each way, the bytes of each interrupted exchange
 (request and reply bytes moved on that connection since its current exchange
 began: what the retry must move again), and the longest time no byte was
-forwarded while a connection was open (`worst_gap_s`).
+forwarded while a connection was open, less the time the link was deliberately
+down (`worst_gap_s`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class LinkProxy:
         self._line_free = {UP: 0.0, DOWN: 0.0}
         self._paused_until = 0.0
         self._last_byte: float | None = None  # None: no connection open, so no gap is counted
+        self._down_since = 0.0
+        self._down_total = 0.0  # seconds the link was deliberately down: not a stall
+        self._down_at_last_byte = 0.0
         self.worst_gap_s = 0.0
         self._outage: asyncio.Task[None] | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -163,6 +167,7 @@ class LinkProxy:
                     self._close(c, reset=True)
             self.worst_gap_s = 0.0
             self._last_byte = time.monotonic() if self.open_connections else None
+            self._down_at_last_byte = self._down_total
             done.set()
 
         done = threading.Event()
@@ -243,11 +248,13 @@ class LinkProxy:
         self._outage = self.loop.create_task(cycle())
 
     def _set_down(self, down: bool, mode: str) -> None:
+        if down and not self.down:
+            self._down_since = time.monotonic()
+        elif self.down and not down:
+            self._down_total += time.monotonic() - self._down_since  # outage time is not counted as a stall
         self.down, self.down_mode = down, mode
         if down:
             self._interrupt_all("reset" if mode == "reset" else "drop")
-        elif self._last_byte is not None:
-            self._last_byte = time.monotonic()  # a stall is counted from the link's return, not across an outage
 
     def _interrupt_all(self, kind: str) -> None:
         for c in self.conns:
@@ -272,7 +279,7 @@ class LinkProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         if self._last_byte is None:
-            self._last_byte = time.monotonic()
+            self._last_byte, self._down_at_last_byte = time.monotonic(), self._down_total
         c = _Conn(writer)
         self.conns = [x for x in self.conns if not x.closed] + [c]
         if self.down:
@@ -352,8 +359,9 @@ class LinkProxy:
         """Count what crosses; if a fault's mark falls in `data`, cut it there and let the fault strike after it."""
         now = time.monotonic()
         if self._last_byte is not None:
-            self.worst_gap_s = max(self.worst_gap_s, now - self._last_byte)
-        self._last_byte = now
+            gap = now - self._last_byte - (self._down_total - self._down_at_last_byte)
+            self.worst_gap_s = max(self.worst_gap_s, gap)
+        self._last_byte, self._down_at_last_byte = now, self._down_total
         for f in self.faults:
             if f.direction == d and self.moved[d] + len(data) >= f.at:
                 self.faults.remove(f)

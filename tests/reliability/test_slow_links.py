@@ -147,3 +147,29 @@ def test_a_silent_drop_is_noticed_within_twice_the_stall_timeout(
     assert proxy.worst_gap_s <= 2 * stall, proxy.figures()
     assert elapsed < 4 * stall + 10, elapsed
     record(f"slow link: silent drop ({direction})", stall_timeout_s=stall, worst_gap_s=proxy.worst_gap_s)
+
+
+def test_a_cut_among_pipelined_pages_resends_at_most_the_pages_in_flight(link: tuple[Cluster, LinkProxy]) -> None:
+    c, proxy = link
+    commits, per_commit = 6, 30  # six commits of ~15 KB each: six pages at --page-kib 8, two in flight at a time
+    before = township_count(c, "v11/up")
+    for _ in range(commits):
+        log_cases(c, "v11", per_commit)
+    proxy.shape = Shape(up_bps=64_000, down_bps=64_000, latency_s=0.1, sock_buf=8192)  # 512 kbit/s, 100 ms
+    cuts = len(proxy.interrupted)
+    proxy.cut_after("up", 12_000)  # in the second page's body, the third one right behind it
+    try:
+        done = c.run("v11", "sync", "--json", "--page-kib", "8", check=False)
+    finally:
+        proxy.shape = FAST
+    assert "Traceback" not in done.stderr and done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(proxy.interrupted) == cuts + 1, "the cut did not happen"
+    with c.store("t1") as s, c.store("v11") as v:
+        here = [(e.seq, e.hash) for e in s.entries("v11/up")]
+        assert here == [(e.seq, e.hash) for e in v.entries("v11/up")]  # every entry once, the village's own
+    assert len(here) == before + commits * per_commit
+    # hello, a page per batch (each commit is a page at 8 KiB; the village may have a batch of its own),
+    # the pull, and at most the two pages in flight sent again
+    assert report["requests"] <= 1 + report["pushed_batches"] + 1 + 2, report
+    record("slow link: cut among pipelined pages", pages=commits, requests=report["requests"])
