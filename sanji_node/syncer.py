@@ -139,6 +139,7 @@ def sync_once(
             state.set_state(store, forked_feeds=",".join(report.forked))
         total = 0
         gaps: list[session.BatchResult] = []
+        acked: dict[str, int] = {}  # the highest head of each feed the parent answered to any push
 
         def handle(page: list[Range], pushed: session.PushReply) -> bool:
             gapped = [r for r in pushed.results if r.status == Status.GAP.value]
@@ -149,9 +150,13 @@ def sync_once(
             report.held += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.results if r.status in HELD]
             record_acks(store, pushed.vector, clock_ms())
             theirs.update(newer(theirs, pushed.vector))
-            for r in gapped:  # the parent holds less than we thought: send from what it wants
-                if r.want is not None and r.want - 1 < theirs.get(r.feed, (0, b""))[0]:
-                    theirs[r.feed] = (r.want - 1, b"")
+            for f, (seq, _) in pushed.vector.items():
+                acked[f] = max(acked.get(f, 0), seq)
+            for r in gapped:  # the parent held less than we thought: send from what it wanted, or from what it
+                # acknowledged since (a gap answered before the page it lacked was retried and applied)
+                start = max(r.want - 1, acked.get(r.feed, 0)) if r.want is not None else acked.get(r.feed, 0)
+                if start < theirs.get(r.feed, (0, b""))[0]:
+                    theirs[r.feed] = (start, b"")
             note("push", report.pushed_entries, total)
             return not gapped  # after a gap, the pages planned after it would gap too: plan again first
 
