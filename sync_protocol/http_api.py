@@ -42,7 +42,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .nonce_store import StoredNonces
 from .planning import Vector, restrict
 from .sqlite_store import Store
-from .verify import Verdict
+from .verify import Status, Verdict
 from .verify_pool import VerifyPool
 
 MORE_HEADER = "X-Sanji-More"
@@ -70,13 +70,35 @@ class SyncContext:
     # exactly what this node holds of them), else None
     after_hello: Callable[[Store, Caller, session.Hello, Vector | None], None] | None = None
     # one push at a time per caller, in the order their bodies arrived: a child sends its next page while the
-    # previous one is applied here (sanji_node.syncer), and the next continues the feeds the previous extends
-    push_locks: dict[str, threading.Lock] = field(default_factory=dict)
-    push_locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    # previous one is applied here (sanji_node.syncer), and the next continues the feeds the previous extends.
+    # Two connections share the child's link, so the next page's body can still arrive first: its batches
+    # that would leave a gap wait (at most `gap_wait_s`) for another push of the same child to be applied.
+    gap_wait_s: float = 5.0
+    pushes: dict[str, PushOrder] = field(default_factory=dict)
+    pushes_guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def push_lock(self, node: str) -> threading.Lock:
-        with self.push_locks_guard:
-            return self.push_locks.setdefault(node, threading.Lock())  # one per enrolled child: bounded
+    def push_order(self, node: str) -> PushOrder:
+        with self.pushes_guard:
+            return self.pushes.setdefault(node, PushOrder())  # one per enrolled child: bounded
+
+
+class PushOrder:
+    """One child's pushes: applied one at a time; a count of those applied, to wait on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.applied = 0
+        self.changed = threading.Condition()
+
+    def done(self) -> None:
+        with self.changed:
+            self.applied += 1
+            self.changed.notify_all()
+
+    def wait_after(self, seen: int, timeout: float) -> bool:
+        """True once a push applied after the `seen`-th one (False after `timeout` seconds)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.applied > seen, timeout)
 
 
 BUSY_RETRY_AFTER_S = 5
@@ -238,11 +260,18 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
                     f"{c.node} may not push feed {feed} to {ctx.node_id}", hint="a node pushes only feeds it holds"
                 )
             feeds.add(feed)
-        with ctx.push_lock(c.node):
+        order = ctx.push_order(c.node)
+        with order.lock:
+            seen = order.applied
             verdicts = s.receive_many(batches, ctx.pool)
-            if ctx.after_push is not None:
-                ctx.after_push(s, c, verdicts)
-            vector = s.vector()
+        first_gap = next((i for i, v in enumerate(verdicts) if any(o.status is Status.GAP for o in v.outcomes)), None)
+        if first_gap is not None and order.wait_after(seen, ctx.gap_wait_s):  # its predecessor was overtaken
+            with order.lock:
+                verdicts[first_gap:] = s.receive_many(batches[first_gap:], ctx.pool)
+        order.done()
+        if ctx.after_push is not None:
+            ctx.after_push(s, c, verdicts)
+        vector = s.vector()
         reply = session.PushReply(session.results_of(verdicts), {f: vector[f] for f in sorted(feeds) if f in vector})
         return signed(ctx, store().trust.county, c, Response(reply.encode(), mimetype="application/json"))
 
