@@ -32,8 +32,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection
-from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import compression, errors, session
 from .answers import verify_answer
@@ -78,20 +78,22 @@ def error_from_response(resp: requests.Response) -> errors.SyncError:
         return errors.SyncError(f"the parent answered HTTP {resp.status_code} {resp.reason}")
 
 
-class _ProgressConnection(HTTPConnection):
+class _ProgressSend:
     """Connects within the connect timeout, then sends with the stall timeout (per block, see the module doc)."""
 
     stall_s: float = STALL_TIMEOUT_S
+    sock: Any
+    timeout: Any
 
     def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kw: Any) -> None:
         if self.sock is None:
-            self.connect()  # under self.timeout, which the pool set to the connect timeout
+            self.connect()  # type: ignore[attr-defined]  # under self.timeout: the pool set the connect timeout
         self.timeout = self.stall_s
-        super().request(method, url, body=body, headers=headers, **kw)
+        super().request(method, url, body=body, headers=headers, **kw)  # type: ignore[misc]
 
 
 class ProgressAdapter(HTTPAdapter):
-    """A `requests` adapter whose plain-HTTP connections send under the stall timeout, not the connect one."""
+    """A `requests` adapter whose connections send under the stall timeout, not the connect one."""
 
     def __init__(self, stall_s: float, **kw: Any) -> None:
         self.stall_s = stall_s
@@ -99,9 +101,14 @@ class ProgressAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kw: Any) -> None:
         super().init_poolmanager(*args, **kw)
-        conn = type("ProgressConnection", (_ProgressConnection,), {"stall_s": self.stall_s})
-        pool = type("ProgressConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": conn})
-        self.poolmanager.pool_classes_by_scheme = {**self.poolmanager.pool_classes_by_scheme, "http": pool}
+        classes = dict(self.poolmanager.pool_classes_by_scheme)
+        for scheme, pool_cls, conn_cls in (
+            ("http", HTTPConnectionPool, HTTPConnection),
+            ("https", HTTPSConnectionPool, HTTPSConnection),
+        ):
+            conn = type(f"Progress{conn_cls.__name__}", (_ProgressSend, conn_cls), {"stall_s": self.stall_s})
+            classes[scheme] = type(f"Progress{pool_cls.__name__}", (pool_cls,), {"ConnectionCls": conn})
+        self.poolmanager.pool_classes_by_scheme = classes
 
 
 class _Body(io.BytesIO):
@@ -147,7 +154,9 @@ class ParentClient:
         self.limits = limits
         if http is None:
             http = requests.Session()
-            http.mount("http://", ProgressAdapter(timeout[1]))
+            adapter = ProgressAdapter(timeout[1])
+            http.mount("http://", adapter)
+            http.mount("https://", adapter)
         self.http = http
         self.http.headers["User-Agent"] = "sanji-sync/1"
         self._count = threading.Lock()  # pages are pushed from two threads (sanji_node.syncer)
