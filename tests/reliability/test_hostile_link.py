@@ -107,8 +107,11 @@ def test_cases_and_catalog_converge_through_a_hostile_link(
 ) -> None:
     c, proxies = hostile
     n_cases, n_items = (2000, 500) if long_run() else (120, 30)
-    for start in range(0, n_cases, 500):  # logged offline, several commits
-        cases = [{**x, "notes": secrets.token_hex(50)} for x in c.cases(min(500, n_cases - start), ITEM)]
+    # logged offline in commits of 100: a commit travels as one page whatever its size (pages are cut only at
+    # commits), and a 500-case page both outlasts the random faults and keeps the township applying longer than
+    # the scaled stall timeout of 3 s
+    for start in range(0, n_cases, 100):
+        cases = [{**x, "notes": secrets.token_hex(50)} for x in c.cases(min(100, n_cases - start), ITEM)]
         c.run("v11", "case", "new", "--offline", "--json", "-", input=json.dumps(cases, ensure_ascii=False))
     c.run("county", "catalog", "import", str(catalog_file(tmp_path / "catalog.json", n_items)))
     with c.store("county") as s:
