@@ -14,7 +14,7 @@ from sync_protocol import answers, compression, enrolment, files
 from sync_protocol.batches import decode_page
 from sync_protocol.errors import AnswerVerificationError, AuthorizationError, KeyFileError, SyncError, TransportError
 from sync_protocol.feeds import feed_of
-from sync_protocol.http_client import ParentClient
+from sync_protocol.http_client import CONNECT_TIMEOUT_S, ParentClient
 from sync_protocol.keys import PublicKey, SigningKey
 from sync_protocol.sqlite_store import Store
 from sync_protocol.transport import Parent
@@ -161,6 +161,7 @@ class ChildNode:
     ) -> Parent:
         """A client to `parent_id` (default: the parent) at `url`, checking its answers with its key."""
         parent = parent_id or self.config.parent or ""
+        kw.setdefault("timeout", (CONNECT_TIMEOUT_S, float(self.config.stall_timeout_s)))
         return self.connect(
             url or self.config.parent_url or "",
             key=self.key,
@@ -391,12 +392,12 @@ def recover_before_writing(node: ChildNode, *, timeout_s: float = 5.0, **client_
         taking_decision = resolve.pending(store) > 0
     if taking_decision:  # our branch is set aside for the county's decision: re-issue it first, then write
         try:
-            node.sync(timeout=(timeout_s, 120.0), attempts=1)
+            node.sync(timeout=(timeout_s, node.config.stall_timeout_s), attempts=1)
         except TransportError as e:
             raise resolve.refusal() from e
     if backup.must_check(node.config):  # restored with `restore`: a whole sync first, or no write at all
         try:
-            return node.sync(timeout=(timeout_s, 120.0), attempts=1).recovered
+            return node.sync(timeout=(timeout_s, node.config.stall_timeout_s), attempts=1).recovered
         except TransportError as e:
             raise backup.refusal(node.config, f"连不上{backup.PARENT_NAMES.get(node.config.role, '上级')}") from e
     client = node.client(timeout=(timeout_s, timeout_s), attempts=1, **client_kw)

@@ -37,6 +37,7 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = 0
     sync_interval_s: int = 60
+    stall_timeout_s: float = 30.0  # no byte moved on the link for this long: the attempt fails and is retried
     passphrase_env: str | None = None
     parent_key: str | None = None  # hex, from the county's signed enrolment answer: checks the parent's answers
     extra: dict[str, Any] = field(default_factory=dict)

@@ -2,21 +2,32 @@
 
 hello → (if the digests differ) push what the parent lacks, page by page,
 upward first → pull until the parent has nothing more. Interrupted anywhere,
-the next session resumes from the vectors: at most the page in flight is sent
-again, and the receiver's verification makes a repeat a no-op.
+the next session resumes from the vectors: at most the pages in flight (two,
+see below) are sent again, and the receiver's verification makes a repeat a no-op.
+
+Pushes are pipelined (issue 12, point 8): the next page is read and encoded
+while the previous one is on the wire, and sent as soon as the previous body
+has left, while the parent applies and answers it, so a slow link does not
+idle one round trip plus the parent's apply time per page. The parent applies
+one push per child at a time, in arrival order (`SyncContext.push_lock`). If a
+page still arrives before the one it continues (the earlier one was cut and
+retried), the parent answers "gap" for it and changes nothing; the batches it
+lacks are planned again from the vectors it answered and sent once more.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sync_protocol import routing, session
 from sync_protocol.batches import decode_page, encode_page
 from sync_protocol.errors import SyncError
 from sync_protocol.membership import Directory
-from sync_protocol.planning import restrict
+from sync_protocol.planning import Range, Vector, restrict
 from sync_protocol.sqlite_store import Store
 from sync_protocol.transport import Parent
 from sync_protocol.verify import Status
@@ -127,21 +138,41 @@ def sync_once(
             report.forked.append(feed)
         if report.forked:
             state.set_state(store, forked_feeds=",".join(report.forked))
-        pages = store.plan(
-            theirs,
-            lambda f: routing.may_push(node_id, parent_id, f, directory),
-            max_batch_bytes=min(max_page_bytes, 1 << 20),
-            max_page_bytes=max_page_bytes,
-        )
-        total = sum(r.count for p in pages for r in p)
-        for page in pages:
-            pushed = client.push(encode_page([store.read_batch(r) for r in page]))
-            report.pushed_batches += len(page)
-            report.pushed_entries += sum(r.count for r in page)
+        total = 0
+        gaps: list[session.BatchResult] = []
+        acked: dict[str, int] = {}  # the highest head of each feed the parent answered to any push
+
+        def handle(page: list[Range], pushed: session.PushReply) -> bool:
+            gapped = [r for r in pushed.results if r.status == Status.GAP.value]
+            gaps.extend(gapped)
+            report.pushed_batches += len(page) - len(gapped)
+            report.pushed_entries += sum(r.count for r in page) - sum(r.last - r.first + 1 for r in gapped)
             report.refused += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.refused]
             report.held += [f"{r.feed} {r.first}..{r.last}: {r.reason}" for r in pushed.results if r.status in HELD]
             record_acks(store, pushed.vector, clock_ms())
+            theirs.update(newer(theirs, pushed.vector))
+            for f, (seq, _) in pushed.vector.items():
+                acked[f] = max(acked.get(f, 0), seq)
+            for r in gapped:  # the parent held less than we thought: send from what it wanted, or from what it
+                # acknowledged since (a gap answered before the page it lacked was retried and applied)
+                start = max(r.want - 1, acked.get(r.feed, 0)) if r.want is not None else acked.get(r.feed, 0)
+                if start < theirs.get(r.feed, (0, b""))[0]:
+                    theirs[r.feed] = (start, b"")
             note("push", report.pushed_entries, total)
+            return not gapped  # after a gap, the pages planned after it would gap too: plan again first
+
+        for _round in range(MAX_PUSH_ROUNDS):
+            pages = store.plan(
+                theirs,
+                lambda f: routing.may_push(node_id, parent_id, f, directory),
+                max_batch_bytes=min(max_page_bytes, 1 << 20),
+                max_page_bytes=max_page_bytes,
+            )
+            total = total or sum(r.count for p in pages for r in p)
+            gaps.clear()
+            push_pages(client, pages, lambda page: encode_page([store.read_batch(r) for r in page]), handle)
+            if not gaps:
+                break
         found_here: set[str] = set()
 
         def own(feed: str) -> bool:  # a feed this node writes
@@ -186,6 +217,65 @@ def sync_once(
 
 
 HELD = {Status.FORK.value, Status.QUARANTINED.value}
+MAX_PUSH_ROUNDS = 3  # a round re-plans what the parent answered "gap" for (a pipelined page overtook its predecessor)
+PIPELINE_DEPTH = 2  # pages in flight: one being applied and answered by the parent, the next on the wire
+
+
+def push_pages(
+    client: Parent,
+    pages: list[list[Range]],
+    prepare: Callable[[list[Range]], bytes],
+    handle: Callable[[list[Range], session.PushReply], bool],
+) -> None:
+    """Push `pages` in order, each prepared while the previous is sent, and sent once the previous body has left.
+
+    `handle` runs in this thread, in page order (the store is used from this thread only); when it returns
+    False no further page is sent (the one in flight is still handled). A transport failure of any page is
+    raised once the other page in flight has finished (nothing is left running)."""
+    with ThreadPoolExecutor(max_workers=PIPELINE_DEPTH, thread_name_prefix="sanji-push") as pool:
+        prev: _Flight | None = None
+        for page in pages:
+            body = prepare(page)  # while the previous page is on the wire
+            if prev is not None:
+                prev.left.wait()  # its body has left (or it is over): this one follows it on the link
+            cur = _Flight(page)
+            cur.future = pool.submit(client.push, body, cur.on_sent)
+            cur.future.add_done_callback(cur.over)
+            ok = True
+            if prev is not None and not prev.handled:
+                ok = prev.handle(handle)  # while this page is on the wire
+                if ok and prev.sends > 1:  # sent again after this one left: this one may have overtaken it
+                    ok = cur.handle(handle)
+            prev = cur
+            if not ok:
+                break
+        if prev is not None and not prev.handled:
+            prev.handle(handle)
+
+
+class _Flight:
+    """A page in flight: its push, whether its body has left, how many times it was sent."""
+
+    def __init__(self, page: list[Range]) -> None:
+        self.page, self.left, self.sends, self.handled = page, threading.Event(), 0, False
+        self.future: Future[session.PushReply] | None = None
+
+    def on_sent(self) -> None:  # from the push's thread, once per attempt
+        self.sends += 1
+        self.left.set()
+
+    def over(self, _future: Future[session.PushReply]) -> None:
+        self.left.set()
+
+    def handle(self, handle: Callable[[list[Range], session.PushReply], bool]) -> bool:
+        assert self.future is not None
+        self.handled = True
+        return handle(self.page, self.future.result())
+
+
+def newer(theirs: Vector, answered: Vector) -> Vector:
+    """The heads the parent answered that are ahead of what we thought it held."""
+    return {f: v for f, v in answered.items() if v[0] > theirs.get(f, (0, b""))[0]}
 
 
 def _push_branch(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,7 @@ from .nonce_store import StoredNonces
 from .planning import Vector, restrict
 from .sqlite_store import Store
 from .transport import ENROLL_PATH, HEALTH_PATH, HELLO_PATH, MORE_HEADER, PULL_PATH, PUSH_PATH
-from .verify import Verdict
+from .verify import Status, Verdict
 from .verify_pool import VerifyPool
 
 JSON_TYPE = "application/json"
@@ -62,6 +63,36 @@ class SyncContext:
     # after a hello: the hello, and the caller's vector of the shared feeds when the digests matched (it holds
     # exactly what this node holds of them), else None
     after_hello: Callable[[Store, Caller, session.Hello, Vector | None], None] | None = None
+    # one push at a time per caller, in the order their bodies arrived: a child sends its next page while the
+    # previous one is applied here (sanji_node.syncer), and the next continues the feeds the previous extends.
+    # Two connections share the child's link, so the next page's body can still arrive first: its batches
+    # that would leave a gap wait (at most `gap_wait_s`) for another push of the same child to be applied.
+    gap_wait_s: float = 5.0
+    pushes: dict[str, PushOrder] = field(default_factory=dict)
+    pushes_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def push_order(self, node: str) -> PushOrder:
+        with self.pushes_guard:
+            return self.pushes.setdefault(node, PushOrder())  # one per enrolled child: bounded
+
+
+class PushOrder:
+    """One child's pushes: applied one at a time; a count of those applied, to wait on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.applied = 0
+        self.changed = threading.Condition()
+
+    def done(self) -> None:
+        with self.changed:
+            self.applied += 1
+            self.changed.notify_all()
+
+    def wait_after(self, seen: int, timeout: float) -> bool:
+        """True once a push applied after the `seen`-th one (False after `timeout` seconds)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.applied > seen, timeout)
 
 
 @dataclass(frozen=True)
@@ -208,7 +239,15 @@ def push(ctx: SyncContext, store: Store, req: Request) -> Answer:
                 f"{c.node} may not push feed {feed} to {ctx.node_id}", hint="a node pushes only feeds it holds"
             )
         feeds.add(feed)
-    verdicts = store.receive_many(batches, ctx.pool)
+    order = ctx.push_order(c.node)
+    with order.lock:
+        seen = order.applied
+        verdicts = store.receive_many(batches, ctx.pool)
+    first_gap = next((i for i, v in enumerate(verdicts) if any(o.status is Status.GAP for o in v.outcomes)), None)
+    if first_gap is not None and order.wait_after(seen, ctx.gap_wait_s):  # its predecessor was overtaken
+        with order.lock:
+            verdicts[first_gap:] = store.receive_many(batches[first_gap:], ctx.pool)
+    order.done()
     if ctx.after_push is not None:
         ctx.after_push(store, c, verdicts)
     vector = store.vector()

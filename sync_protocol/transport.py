@@ -26,7 +26,7 @@ implementations say and read the same things.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from . import errors
@@ -51,7 +51,9 @@ class Parent(Protocol):
 
     def hello(self, hello: Hello) -> HelloReply: ...
 
-    def push(self, page: bytes) -> PushReply: ...
+    def push(self, page: bytes, on_sent: Callable[[], None] | None = None) -> PushReply:
+        """Push one page; `on_sent()` once its body has left (each attempt), so the next page may follow it."""
+        ...
 
     def pull(self, vector: Vector, max_bytes: int) -> tuple[bytes, bool]: ...
 

@@ -212,7 +212,9 @@ class SimLink:
     def hello(self, hello: session.Hello) -> session.HelloReply:
         return session.HelloReply.decode(self._post(HELLO_PATH, hello.encode()).body)
 
-    def push(self, page: bytes) -> session.PushReply:
+    def push(self, page: bytes, on_sent: Callable[[], None] | None = None) -> session.PushReply:
+        if on_sent is not None:
+            on_sent()  # in-process, the body has left at once
         got = self._post(PUSH_PATH, compression.compress(page), headers={compression.HEADER: compression.ENCODING})
         return session.PushReply.decode(got.body)
 

@@ -182,7 +182,8 @@ def test_page_kib_bounds_the_push_of_a_big_commit(link: Link, kib: int, cases: i
 
     def measure(req: requests.PreparedRequest, resp: requests.Response) -> requests.Response:
         if req.path_url.endswith("/sync/push"):
-            pushed.append(len(compression.decompress(req.body, 1 << 24)))  # type: ignore[arg-type]
+            body = req.body if isinstance(req.body, bytes) else req.body.getvalue()  # type: ignore[union-attr]
+            pushed.append(len(compression.decompress(body, 1 << 24)))
         return resp
 
     report = link.village.sync(http=session_to(link.apps, measure), attempts=1, clock_ms=clock)
