@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import PROTOCOL_VERSION, compression, routing, session
 from .answers import H_ANSWER, sign_answer
-from .auth import Caller, Nonces, verify_request
+from .auth import Caller, Nonces, check_request_headers, verify_request
 from .batches import decode_page_prefix, encode_page, peek_feed
 from .errors import AuthorizationError, ProtocolError, SyncError
 from .keys import SigningKey
@@ -115,6 +115,43 @@ def error_response(err: SyncError) -> tuple[Response, int]:
     return jsonify(err.to_dict()), err.http_status
 
 
+def not_below(ctx: SyncContext, node: str) -> AuthorizationError:
+    return AuthorizationError(
+        f"节点 {node} 不在本节点 {ctx.node_id} 之下 (node {node} is not below {ctx.node_id})",
+        hint="请与自己的上级同步 (sync with your own parent)",
+    )
+
+
+def header_check(ctx: SyncContext) -> Callable[[Mapping[str, str]], SyncError | None]:
+    """What a signed request's headers allow to check before its body is read: `auth.check_request_headers`
+    (form, recipient, time, an enrolled unrevoked node, an unseen nonce) and a node below this one. For the
+    server's gate (`sanji_node.http_server`), which calls it as soon as the headers are in; the signature, which
+    covers the body, is checked by the route as before. None: go on and read the body."""
+
+    def check(headers: Mapping[str, str]) -> SyncError | None:
+        try:
+            with ctx.open_store() as s:
+                directory = s.directory()
+                nonces = ctx.nonces if ctx.nonces is not None else StoredNonces(s)
+                h, _ = check_request_headers(
+                    headers,
+                    directory=directory,
+                    recipient=ctx.node_id,
+                    now_ms=ctx.clock_ms(),
+                    window_ms=nonces.window_ms,
+                    seen=getattr(nonces, "seen", None),
+                )
+                if not directory.is_ancestor(ctx.node_id, h.node):
+                    raise not_below(ctx, h.node)
+        except SyncError as e:
+            return e
+        except (sqlite3.Error, OSError) as e:  # busy, or a store that will not open: the route decides
+            log.info("early header check skipped: %s", e)
+        return None
+
+    return check
+
+
 def sync_blueprint(ctx: SyncContext) -> Blueprint:
     bp = Blueprint("sync_api", __name__, url_prefix="/api/v1")
 
@@ -166,7 +203,7 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
         )
         if not directory.is_ancestor(ctx.node_id, c.node):
             # a child, or a village falling back to the county while its township is down
-            raise AuthorizationError(f"node {c.node} is not below {ctx.node_id}", hint="sync with your own parent")
+            raise not_below(ctx, c.node)
         if ctx.on_request is not None:
             ctx.on_request(s, c, what)
         return c
