@@ -77,9 +77,7 @@ class Program(click.Group):
 def chinese_usage(e: click.UsageError) -> UsageError:
     if isinstance(e, UsageError):
         return e
-    out = UsageError(e.format_message(), e.ctx)
-    out.exit_code = e.exit_code
-    return out
+    return UsageError(e.format_message(), e.ctx)
 
 
 def handle_errors(fn: F) -> F:

@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import PROTOCOL_VERSION, compression, routing, session
 from .answers import H_ANSWER, sign_answer
-from .auth import Caller, Nonces, check_request_headers, verify_request
+from .auth import H_NODE, Caller, Nonces, check_request_headers, verify_request
 from .batches import decode_page_prefix, encode_page, peek_feed
 from .errors import AuthorizationError, ProtocolError, SyncError
 from .keys import SigningKey
@@ -157,6 +157,9 @@ def sync_blueprint(ctx: SyncContext) -> Blueprint:
 
     @bp.errorhandler(SyncError)
     def handle_sync_error(err: SyncError) -> tuple[Response, int]:
+        if not is_busy(err):
+            node = request.headers.get(H_NODE, "-")[:40]
+            log.warning("refused %s %s from %s: %s %s", request.method, request.path, node, err.code, err.message)
         return error_response(err)
 
     @bp.errorhandler(Exception)
