@@ -12,10 +12,12 @@ refused: the control shows that.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,22 @@ def township(net: Network, tmp_path: Path) -> Iterator[GuardedServer]:
     app = parent_app("t1", node_id="t1", role="township", open_store=node.open_store, key=node.key)
     with serve_guarded(app, LIMITS) as server:
         yield server
+
+
+@contextmanager
+def http_log() -> Iterator[list[str]]:
+    """The lines `sanji.http` logs meanwhile (whatever handlers and levels earlier tests left on `sanji`)."""
+    lines: list[str] = []
+    handler, logger = logging.Handler(logging.DEBUG), logging.getLogger("sanji.http")
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def headers(node: str, *, to: str = "t1", body: bytes = b"{}", nonce: bytes | None = None) -> dict[str, str]:
@@ -120,13 +138,17 @@ STRANGERS = {
 
 @pytest.mark.parametrize("make, phrase", STRANGERS.values(), ids=STRANGERS.keys())
 def test_a_stranger_is_refused_before_one_body_byte(township: GuardedServer, make: Any, phrase: str) -> None:
-    s = send(township, head(make(township), BIG))  # headers only: 64 MiB declared, none sent
-    status, body = answer(s)
+    with http_log() as lines:
+        s = send(township, head(make(township), BIG))  # headers only: 64 MiB declared, none sent
+        status, body = answer(s)
     assert status == 403 and body["code"] == "not_allowed" and phrase in body["message"] and body["hint"]
     assert not any(c.body_in_progress() for c in list(township.active_channels.values()))
+    assert any("before its body: not_allowed" in line for line in lines)  # the refusal is logged
 
 
-def test_control_an_enrolled_node_with_a_forged_signature_is_read_then_refused(township: GuardedServer) -> None:
+def test_control_an_enrolled_node_with_a_forged_signature_is_read_then_refused(
+    township: GuardedServer,
+) -> None:
     """What the headers cannot show: the signature covers the body. The body is read into a bounded buffer."""
     h = {**headers("v11"), "X-Sanji-Signature": secrets.token_hex(64)}
     s = send(township, head(h, BIG) + secrets.token_bytes(256 * 1024))
@@ -136,5 +158,7 @@ def test_control_an_enrolled_node_with_a_forged_signature_is_read_then_refused(t
     s.close()
     body = b"{}"
     forged = {**headers("v11", body=body), "X-Sanji-Signature": secrets.token_hex(64)}
-    status, err = answer(send(township, head(forged, len(body)) + body))
+    with http_log() as lines:
+        status, err = answer(send(township, head(forged, len(body)) + body))
     assert status == 403 and "签名验证不通过" in err["message"]
+    assert any(f"refused POST {HELLO} from v11: not_allowed" in line for line in lines)
