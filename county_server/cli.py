@@ -35,12 +35,12 @@ from .calendar_cli import calendar
 ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 
 
-
 def unknown_node(node: str) -> StoreError:
     return StoreError(
         f"本县没有注册节点 {node} (no enrolled node {node!r})",
         hint="用 county-server nodes 查看已注册的节点 (see `county-server nodes`)",
     )
+
 
 @click.group(cls=Program, help="Sanji county server (县政务服务中心): catalog owner, root of trust, archive.")
 def main() -> None:

@@ -140,7 +140,7 @@ def fail(e: SyncError, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"error": e.to_dict()}, ensure_ascii=False))
     else:
-        click.echo(f"错误: {e.message}", err=True)
+        click.echo(f"错误: {e.for_people}", err=True)
         if e.hint:
             click.echo(f"建议: {e.hint}", err=True)
     sys.exit(3 if isinstance(e, TransportError) else 2)

@@ -262,7 +262,7 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
                 err = self.server.header_check({h: req.headers[_wsgi(h)] for h in SIGNED if _wsgi(h) in req.headers})
                 if err is not None:
                     log.info("refused %s from %s before its body: %s", req.path, self.addr, err.code)
-                    return Refusal(err.http_status, err.code, err.message, err.hint)
+                    return Refusal(err.http_status, err.code, err.for_people, err.hint)
         if req.content_length > 0 or req.chunked:
             self.server.make_room_for_body(self)
         return None

@@ -26,7 +26,10 @@ from . import absences, clerks
 from .app import create_app
 
 
-@click.group(cls=Program, help="Sanji township node (乡镇便民服务中心): clerk windows and store-and-forward hub for its villages.")
+@click.group(
+    cls=Program,
+    help="Sanji township node (乡镇便民服务中心): clerk windows and store-and-forward hub for its villages.",
+)
 def main() -> None:
     pass
 
