@@ -19,8 +19,8 @@ the connection, before authentication:
   when the signature headers are missing or malformed, the time is out of the
   window, or there is no `Content-Length`; then, on a parent, when the request
   names another recipient, its node is not enrolled, is revoked or is not
-  below this node, or its nonce was seen (`header_check`, from the app's sync
-  API): the body is never read. The signature itself covers the body, so it
+  below this node, or its nonce was seen (`http_api.HeaderCheck`, from the app's
+  sync API): the body is never read. The signature itself covers the body, so it
   is checked after the body is in; until then a body that passed these checks
   holds at most `inbuf_bytes` in memory.
 
@@ -53,7 +53,7 @@ log = logging.getLogger("sanji.http")
 
 SIGNED_PREFIX = "/api/v1/sync/"
 SIGNED = (H_NODE, H_TO, H_TIME, H_NONCE, H_SIG)
-HeaderCheck = Callable[[dict[str, str]], SyncError | None]
+HeaderCheck = Callable[[dict[str, str]], SyncError | None]  # http_api.HeaderCheck, or any such callable
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -277,8 +277,14 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
         self, application: Any, limits: ServerLimits, header_check: HeaderCheck | None = None, **kw: Any
     ) -> None:
         self.limits = limits
-        self.header_check = header_check  # a parent's checks of the signature headers (http_api.header_check)
+        self.header_check = header_check  # a parent's checks of the signature headers (http_api.HeaderCheck)
         super().__init__(application, map={}, **{**limits.waitress_options(), **kw})
+
+    def close(self) -> None:
+        super().close()
+        close = getattr(self.header_check, "close", None)
+        if close is not None:
+            close()
 
     def make_room_for_body(self, channel: GuardedChannel) -> None:
         """At most `max_open_bodies` bodies in progress: close the one silent longest (never the newcomer)."""

@@ -122,34 +122,50 @@ def not_below(ctx: SyncContext, node: str) -> AuthorizationError:
     )
 
 
-def header_check(ctx: SyncContext) -> Callable[[Mapping[str, str]], SyncError | None]:
+class HeaderCheck:
     """What a signed request's headers allow to check before its body is read: `auth.check_request_headers`
     (form, recipient, time, an enrolled unrevoked node, an unseen nonce) and a node below this one. For the
-    server's gate (`sanji_node.http_server`), which calls it as soon as the headers are in; the signature, which
-    covers the body, is checked by the route as before. None: go on and read the body."""
+    server's gate (`sanji_node.http_server`), which calls it in its I/O thread as soon as the headers are in;
+    the signature, which covers the body, is checked by the route as before. Returns the refusal, or None: go
+    on and read the body. One store is kept open for it (opened on first use, in that thread): a check is two
+    small reads, not a store's opening."""
 
-    def check(headers: Mapping[str, str]) -> SyncError | None:
+    def __init__(self, ctx: SyncContext) -> None:
+        self.ctx = ctx
+        self._store: Store | None = None
+
+    def __call__(self, headers: Mapping[str, str]) -> SyncError | None:
+        ctx = self.ctx
         try:
-            with ctx.open_store() as s:
-                directory = s.directory()
-                nonces = ctx.nonces if ctx.nonces is not None else StoredNonces(s)
-                h, _ = check_request_headers(
-                    headers,
-                    directory=directory,
-                    recipient=ctx.node_id,
-                    now_ms=ctx.clock_ms(),
-                    window_ms=nonces.window_ms,
-                    seen=getattr(nonces, "seen", None),
-                )
-                if not directory.is_ancestor(ctx.node_id, h.node):
-                    raise not_below(ctx, h.node)
+            if self._store is None:
+                self._store = ctx.open_store()
+            s = self._store
+            directory = s.directory()
+            nonces = ctx.nonces if ctx.nonces is not None else StoredNonces(s)
+            h, _ = check_request_headers(
+                headers,
+                directory=directory,
+                recipient=ctx.node_id,
+                now_ms=ctx.clock_ms(),
+                window_ms=nonces.window_ms,
+                seen=getattr(nonces, "seen", None),
+            )
+            if not directory.is_ancestor(ctx.node_id, h.node):
+                raise not_below(ctx, h.node)
         except SyncError as e:
             return e
         except (sqlite3.Error, OSError) as e:  # busy, or a store that will not open: the route decides
             log.info("early header check skipped: %s", e)
+            self.close()
         return None
 
-    return check
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except sqlite3.ProgrammingError:  # closed from another thread than the one that used it
+                pass
 
 
 def sync_blueprint(ctx: SyncContext) -> Blueprint:
