@@ -15,7 +15,7 @@ from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPE
 from sanji_node import contacts, state
 from sanji_node.backup_cli import add_backup_commands
 from sanji_node.bundles import accepted, finish_import, write_bundle
-from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
+from sanji_node.cli import Program, data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.serving import serve as serve_app
@@ -35,7 +35,14 @@ from .calendar_cli import calendar
 ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 
 
-@click.group(help="Sanji county server (县政务服务中心): catalog owner, root of trust, archive.")
+def unknown_node(node: str) -> StoreError:
+    return StoreError(
+        f"本县没有注册节点 {node} (no enrolled node {node!r})",
+        hint="用 county-server nodes 查看已注册的节点 (see `county-server nodes`)",
+    )
+
+
+@click.group(cls=Program, help="Sanji county server (县政务服务中心): catalog owner, root of trust, archive.")
 def main() -> None:
     pass
 
@@ -317,7 +324,7 @@ def revoke(data_dir: str, node: str, reason: str) -> None:
     data, config, key = county(data_dir)
     with open_county_store(data) as store:
         if store.directory().get(node) is None:
-            raise StoreError(f"no enrolled node {node!r}", hint="see `county-server nodes`")
+            raise unknown_node(node)
         last_valid = {
             f: {"hash": h.hex(), "seq": seq} for f, (seq, h) in store.vector().items() if f.split("/")[0] == node
         }
@@ -467,7 +474,7 @@ def rename(data_dir: str, node: str, name: str) -> None:
     with open_county_store(data) as store:
         old = store.directory().get(node)
         if old is None:
-            raise StoreError(f"no enrolled node {node!r}", hint="see `county-server nodes`")
+            raise unknown_node(node)
         store.append(
             key, f"{config.root_node}/*", [Record(KIND_NAME, node, {"name": name, "node": node}, now_ms() * 1000)]
         )
@@ -592,7 +599,7 @@ def export_bundle(data_dir: str, for_node: str, path: str) -> None:
     data, config, key = county(data_dir)
     with open_county_store(data) as store:
         if store.directory().get(for_node) is None:
-            raise StoreError(f"no enrolled node {for_node!r}", hint="see `county-server nodes`")
+            raise unknown_node(for_node)
         theirs = state.peer_vector(store, for_node)
         n = write_bundle(store, Path(path), key=key, source=config.node_id, target=for_node, theirs=theirs)
     click.echo(f"已写出数据包 {path}（{n} 批，供 {for_node}）。")

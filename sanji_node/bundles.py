@@ -37,7 +37,7 @@ def import_report(file: str, verdicts: list[Verdict]) -> tuple[dict[str, object]
     new, _ = accepted(verdicts)
     held = quarantined(verdicts)
     report: dict[str, object] = {"file": file, "batches": len(verdicts), "accepted": new, "quarantined": held}
-    report["problem"] = quarantine_problem(verdicts)
+    report["problem"] = " ".join(p for p in (quarantine_problem(verdicts), fork_or_gap_problem(verdicts)) if p)
     return report, f"已导入 {file}：{len(verdicts)} 批，新增 {new} 条" + (f"，隔离待审 {held} 条。" if held else "。")
 
 
@@ -61,8 +61,28 @@ def quarantine_problem(verdicts: list[Verdict]) -> str:
     )
 
 
+def fork_or_gap_problem(verdicts: list[Verdict]) -> str:
+    """The Chinese warning when a batch of the bundle was a fork (kept as evidence, the feed frozen) or came after
+    entries this node lacks (a gap: not imported); "" if none was."""
+    out = []
+    for o in (o for v in verdicts for o in v.outcomes):
+        author = o.feed.split("/")[0]
+        if o.status is Status.FORK:
+            out.append(
+                f"数据包里 {o.feed} 第 {o.fork_at} 条与本机已有的记录不同：节点 {author} 签过两份不同的记录（分叉）。"
+                "这批没有导入，已作为证据保存，该数据流暂停接收，直到县级处理（county-server forks、resolve-fork）。"
+                f"请把这段提示告诉县级信息管理员。 (fork in {o.feed} at seq {o.fork_at}: kept as evidence, not imported)"
+            )
+        elif o.status is Status.GAP:
+            out.append(
+                f"数据包里 {o.feed} 的记录从第 {o.first} 条开始，本机还缺第 {o.want} 条起的记录，这批没有导入。"
+                f"请先导入更早的数据包，或联网同步一次后再导入。 ({o.feed}: entries from seq {o.want} are missing)"
+            )
+    return " ".join(out)
+
+
 def finish_import(file: str, verdicts: list[Verdict], as_json: bool) -> None:
-    """Print the import report; a quarantine is never a success: exit 2 (as `sync` does)."""
+    """Print the import report; a quarantine, a fork or a gap is never a success: exit 2 (as `sync` does)."""
     report, text = import_report(file, verdicts)
     emit(as_json, report, text)
     if report["problem"]:

@@ -98,7 +98,8 @@ def add_child_commands(group: click.Group, role: str, default_port: int) -> None
         config = data.load()
         if not config.passphrase_env:
             raise KeyFileError(
-                "this node's key has no passphrase", hint="a passphrase is set with init --passphrase-env"
+                "本机密钥没有设口令，无法更换 (this node's key has no passphrase)",
+                hint="口令在 init 时用 --passphrase-env 设置 (a passphrase is set with init --passphrase-env)",
             )
         old, new = os.environ.get(config.passphrase_env, ""), os.environ.get(new_env, "")
         if not old or not new:

@@ -37,6 +37,49 @@ data_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable JSON output")
 
 
+class UsageError(click.UsageError):
+    """click's usage error (a missing option, a bad value, an unknown command), Chinese first for the user."""
+
+    def show(self, file: Any = None) -> None:
+        path = self.ctx.command_path if self.ctx is not None else "命令"
+        click.echo(f"错误: 命令行参数不对 (usage error: {self.format_message()})", err=True, file=file)
+        click.echo(f"建议: 运行 {path} --help 查看用法 (see {path} --help)", err=True, file=file)
+
+
+class Cancelled(click.ClickException):
+    """A prompt with no answer (no terminal, Ctrl-D) or Ctrl-C: nothing was done."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo("错误: 已取消，没有做任何更改 (aborted: nothing changed)", err=True, file=file)
+
+
+class Program(click.Group):
+    """The top command group of a program: click's usage errors are shown Chinese first, like every other error."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as e:
+            raise chinese_usage(e) from e
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            raise chinese_usage(e) from e
+        except (click.Abort, EOFError, KeyboardInterrupt) as e:
+            click.echo(err=True)  # closes the terminal's ^C echo
+            raise Cancelled("aborted") from e
+
+
+def chinese_usage(e: click.UsageError) -> UsageError:
+    if isinstance(e, UsageError):
+        return e
+    return UsageError(e.format_message(), e.ctx)
+
+
 def handle_errors(fn: F) -> F:
     """The one edge between a command and its user: logging set up once (DATA/logs/sanji.log), a SyncError as
     a clear message and exit status 2 (3: retry later), anything unexpected as one Chinese line with an
@@ -97,7 +140,7 @@ def fail(e: SyncError, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"error": e.to_dict()}, ensure_ascii=False))
     else:
-        click.echo(f"错误: {e.message}", err=True)
+        click.echo(f"错误: {e.for_people}", err=True)
         if e.hint:
             click.echo(f"建议: {e.hint}", err=True)
     sys.exit(3 if isinstance(e, TransportError) else 2)

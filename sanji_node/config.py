@@ -73,13 +73,17 @@ class DataDir:
     def create(self) -> None:
         if self.exists():
             raise StoreError(
-                f"{self.path} already holds a node", hint="use another --data directory, or remove this one"
+                f"文件夹 {self.path} 里已经有一个节点 ({self.path} already holds a node)",
+                hint="换一个 --data 文件夹，或先移走这个 (use another --data directory, or remove this one)",
             )
         files.private_dir(self.path)
 
     def load(self) -> NodeConfig:
         if not self.exists():
-            raise StoreError(f"no node in {self.path}", hint="run init first, or pass the right --data directory")
+            raise StoreError(
+                f"文件夹 {self.path} 里没有节点 (no node in {self.path})",
+                hint="先运行 init，或用 --data 指定正确的数据文件夹 (run init first, or pass the right --data directory)",
+            )
         try:
             raw = json.loads(self.config_path.read_text(encoding="utf-8"))
             known = {f.name for f in fields(NodeConfig)}
@@ -104,8 +108,9 @@ class DataDir:
         value = os.environ.get(config.passphrase_env)
         if not value:
             raise KeyFileError(
-                f"the key is encrypted and ${config.passphrase_env} is not set",
-                hint=f"set the environment variable {config.passphrase_env} to the key's passphrase",
+                f"本机密钥有口令保护，但环境变量 {config.passphrase_env} 没有设置 "
+                f"(the key is encrypted and ${config.passphrase_env} is not set)",
+                hint=f"把环境变量 {config.passphrase_env} 设为密钥的口令 (set it to the key's passphrase)",
             )
         return value.encode("utf-8")
 
@@ -115,7 +120,8 @@ class DataDir:
     def load_key(self, config: NodeConfig) -> SigningKey:
         if not self.key_path.exists():
             raise KeyFileError(
-                f"the key file {self.key_path} is missing", hint="restore it from the backup, or re-enrol"
+                f"本机密钥文件 {self.key_path} 不见了 (the key file is missing)",
+                hint="从备份恢复数据文件夹，或重新注册本节点 (restore it from the backup, or re-enrol)",
             )
         data, passphrase = self.key_path.read_bytes(), self.passphrase(config)
         try:

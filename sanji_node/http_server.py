@@ -16,8 +16,13 @@ the connection, before authentication:
   the body that has been silent longest, so stalled strangers make room and
   an honest sender, whose bytes keep coming, keeps its place;
 - **the sync API** (`/api/v1/sync/…`) is refused as soon as its headers are in
-  when the four signature headers are missing or malformed, the time is out
-  of the window, or there is no `Content-Length`: the body is never read.
+  when the signature headers are missing or malformed, the time is out of the
+  window, or there is no `Content-Length`; then, on a parent, when the request
+  names another recipient, its node is not enrolled, is revoked or is not
+  below this node, or its nonce was seen (`http_api.HeaderCheck`, from the app's
+  sync API): the body is never read. The signature itself covers the body, so it
+  is checked after the body is in; until then a body that passed these checks
+  holds at most `inbuf_bytes` in memory.
 
 Every refusal, including waitress's own (malformed, oversize, garbage), is the
 JSON error of docs/http-api.md, `{"code", "message", "hint"}`.
@@ -40,13 +45,15 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import Error
 
-from sync_protocol.auth import DEFAULT_WINDOW_MS, H_NODE, H_NONCE, H_SIG, H_TIME
-from sync_protocol.errors import ProtocolError
+from sync_protocol.auth import DEFAULT_WINDOW_MS, H_NODE, H_NONCE, H_SIG, H_TIME, H_TO
+from sync_protocol.errors import ProtocolError, SyncError
 from sync_protocol.feeds import check_node_id
 
 log = logging.getLogger("sanji.http")
 
 SIGNED_PREFIX = "/api/v1/sync/"
+SIGNED = (H_NODE, H_TO, H_TIME, H_NONCE, H_SIG)
+HeaderCheck = Callable[[dict[str, str]], SyncError | None]  # http_api.HeaderCheck, or any such callable
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -251,6 +258,11 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
             )
             if refusal is not None:
                 return refusal
+            if self.server.header_check is not None:
+                err = self.server.header_check({h: req.headers[_wsgi(h)] for h in SIGNED if _wsgi(h) in req.headers})
+                if err is not None:
+                    log.info("refused %s from %s before its body: %s", req.path, self.addr, err.code)
+                    return Refusal(err.http_status, err.code, err.for_people, err.hint)
         if req.content_length > 0 or req.chunked:
             self.server.make_room_for_body(self)
         return None
@@ -261,9 +273,18 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]
 
     channel_class = GuardedChannel
 
-    def __init__(self, application: Any, limits: ServerLimits, **kw: Any) -> None:
+    def __init__(
+        self, application: Any, limits: ServerLimits, header_check: HeaderCheck | None = None, **kw: Any
+    ) -> None:
         self.limits = limits
+        self.header_check = header_check  # a parent's checks of the signature headers (http_api.HeaderCheck)
         super().__init__(application, map={}, **{**limits.waitress_options(), **kw})
+
+    def close(self) -> None:
+        super().close()
+        close = getattr(self.header_check, "close", None)
+        if close is not None:
+            close()
 
     def make_room_for_body(self, channel: GuardedChannel) -> None:
         """At most `max_open_bodies` bodies in progress: close the one silent longest (never the newcomer)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from sync_protocol import files
 from sync_protocol.errors import TransportError
+from sync_protocol.http_api import HeaderCheck
 
 from .config import DataDir
 from .http_server import DEFAULT_SERVER_LIMITS, GuardedServer, ServerLimits
@@ -25,8 +26,9 @@ from .http_server import DEFAULT_SERVER_LIMITS, GuardedServer, ServerLimits
 
 def make_server(app: Any, *, host: str, port: int, limits: ServerLimits = DEFAULT_SERVER_LIMITS) -> GuardedServer:
     """The bound (not yet running) server; `TransportError` if the address cannot be had."""
+    ctx = getattr(app, "extensions", {}).get("sanji_sync")  # a parent: its sync API's checks before the body
     try:
-        return GuardedServer(app, limits, host=host, port=port)
+        return GuardedServer(app, limits, HeaderCheck(ctx) if ctx is not None else None, host=host, port=port)
     except OSError as e:
         raise TransportError(
             f"无法在 {host}:{port} 上监听 (cannot listen on {host}:{port}: {e.strerror or e})",

@@ -6,6 +6,7 @@ written by the sync session and the sync API, read by `status` and `nodes`.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,6 +23,7 @@ from sync_protocol.sqlite_store import FoldHook, Seal, Store
 from .config import DataDir, NodeConfig
 
 BUSY_TIMEOUT_ENV = "SANJI_BUSY_TIMEOUT_MS"
+log = logging.getLogger("sanji.fold")
 
 node_migrations = Migrations("sanji.node")
 
@@ -149,6 +151,34 @@ def receipt_marks(store: Store, author: str) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
+def node_fold(domain: DomainFold, extra: FoldHook | None = None) -> FoldHook:
+    """The node's folds in order (the receipts', the domain's, the program's); every entry of the call they keep
+    as a reject (`fold_rejects`: a claim its author may not make) or a conflict (a case event its author may not
+    take) is logged, without its body."""
+
+    def folds(db: sqlite_utils.Database, entries: list[Entry]) -> None:
+        fold_receipts(db, entries)
+        domain(db, entries)
+        if extra is not None:
+            extra(db, entries)
+        spans: dict[str, tuple[int, int]] = {}
+        for e in entries:
+            lo, hi = spans.get(e.feed, (e.seq, e.seq))
+            spans[e.feed] = (min(lo, e.seq), max(hi, e.seq))
+        for feed, (lo, hi) in spans.items():
+            for seq, kind, reason in db.conn.execute(
+                "SELECT seq, kind, reason FROM fold_rejects WHERE feed = ? AND seq BETWEEN ? AND ?", (feed, lo, hi)
+            ):
+                log.warning("reject %s#%d %s: %s", feed, seq, kind, reason[:300])
+            for seq, reason in db.conn.execute(
+                "SELECT seq, conflict FROM case_events WHERE feed = ? AND seq BETWEEN ? AND ? AND conflict IS NOT NULL",
+                (feed, lo, hi),
+            ):
+                log.warning("conflict %s#%d case.event: %s", feed, seq, str(reason)[:300])
+
+    return folds
+
+
 def open_store(
     data: DataDir,
     config: NodeConfig,
@@ -162,14 +192,7 @@ def open_store(
     `sealer` (a village laptop) seals entry bodies and personal data at rest.
     """
     domain = DomainFold(sealer)
-
-    def folds(db: sqlite_utils.Database, entries: list[Entry]) -> None:
-        fold_receipts(db, entries)
-        domain(db, entries)
-        if fold is not None:
-            fold(db, entries)
-
-    store = Store(data.db_path, fold=folds, seal=sealer)
+    store = Store(data.db_path, fold=node_fold(domain, fold), seal=sealer)
     busy_ms = os.environ.get(BUSY_TIMEOUT_ENV, "")
     if busy_ms.isascii() and busy_ms.isdigit():  # how long to wait for another process's write lock (default 30 s)
         store.conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -116,6 +116,9 @@ class NonceCache:
             raise replayed()
         self._seen[nonce] = now_ms
 
+    def seen(self, nonce: str) -> bool:
+        return nonce in self._seen
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -135,18 +138,29 @@ def _not_signed(e: Exception) -> AuthorizationError:
     )
 
 
-def verify_request(
+@dataclass(frozen=True)
+class RequestHeaders:
+    """A request's signature headers, parsed: what can be checked before its body is read."""
+
+    node: str
+    to: str
+    time_ms: int
+    nonce: str
+    sig: bytes
+
+
+def check_request_headers(
     headers: Mapping[str, str],
     *,
-    method: str,
-    path: str,
-    body: bytes,
     directory: Directory,
     recipient: str,
     now_ms: int,
-    nonces: Nonces,
-) -> Caller:
-    """The enrolled, unrevoked node that signed this request to `recipient` (this node), or raise."""
+    window_ms: int,
+    seen: Callable[[str], bool] | None = None,
+) -> tuple[RequestHeaders, Member]:
+    """Everything but the signature (which covers the body): the headers' form, the recipient, the time window,
+    an enrolled and unrevoked node, and (when `seen` is given) a nonce not seen before. Raises
+    `AuthorizationError`; the server runs this as soon as the headers are in, before it reads any body byte."""
     if H_SIG in headers and H_TO not in headers:
         raise AuthorizationError(
             "请求来自旧版本的同步程序（签名请求 v1，没有收件节点），本节点只接受 v2 "
@@ -167,11 +181,11 @@ def verify_request(
             f"这个请求是发给节点 {to} 的，不是本节点 {recipient} (request is addressed to {to}, not to {recipient})",
             hint="请求只能发给签名时指定的节点；检查上级地址 (a request is valid only at the node it names)",
         )
-    if abs(now_ms - time_ms) > nonces.window_ms:
+    if abs(now_ms - time_ms) > window_ms:
         raise AuthorizationError(
             f"请求时间与本机时钟相差 {abs(now_ms - time_ms) // 1000} 秒 "
             f"(request time is {abs(now_ms - time_ms) // 1000} s away from this node's clock)",
-            hint=f"请核对两台机器的时钟 (check the clock of both machines; allowed: ±{nonces.window_ms // 60000} min)",
+            hint=f"请核对两台机器的时钟 (check the clock of both machines; allowed: ±{window_ms // 60000} min)",
         )
     member = directory.get(node)
     if member is None:
@@ -184,12 +198,33 @@ def verify_request(
             f"节点 {node} 已被撤销 (node {node!r} has been revoked ({member.revocation.reason}))",
             hint="请注册一台替换的节点 (enrol a replacement)",
         )
+    if seen is not None and seen(nonce):
+        raise replayed()
+    return RequestHeaders(node, to, time_ms, nonce, sig), member
+
+
+def verify_request(
+    headers: Mapping[str, str],
+    *,
+    method: str,
+    path: str,
+    body: bytes,
+    directory: Directory,
+    recipient: str,
+    now_ms: int,
+    nonces: Nonces,
+) -> Caller:
+    """The enrolled, unrevoked node that signed this request to `recipient` (this node), or raise."""
+    h, member = check_request_headers(
+        headers, directory=directory, recipient=recipient, now_ms=now_ms, window_ms=nonces.window_ms
+    )
+    message = signing_message(directory.county, h.node, method, path, body, h.time_ms, h.nonce, h.to)
     try:
-        member.key.verify(sig, signing_message(directory.county, node, method, path, body, time_ms, nonce, to))
+        member.key.verify(h.sig, message)
     except VerificationError as e:
         raise AuthorizationError(
-            f"节点 {node} 的请求签名验证不通过 (request signature of {node} does not verify)",
+            f"节点 {h.node} 的请求签名验证不通过 (request signature of {h.node} does not verify)",
             hint="是否用的是该节点自己的密钥？(is this the node's own key?)",
         ) from e
-    nonces.check_and_add(nonce, now_ms)
-    return Caller(member, nonce)
+    nonces.check_and_add(h.nonce, now_ms)
+    return Caller(member, h.nonce)

@@ -71,8 +71,9 @@ class Token:
         m = _TOKEN.fullmatch(text.strip().upper())
         if m is None:
             raise ProtocolError(
-                "this is not an enrolment token",
-                hint="copy the whole token the county printed, e.g. SJ1.430321.430321101000.ABCDEFGH.…",
+                "这不是注册令牌 (this is not an enrolment token)",
+                hint="把县级打印的整个令牌抄全 (copy the whole token the county printed), "
+                "例如 SJ1.430321.430321101000.ABCDEFGH.…",
             )
         county, node, token_id, secret, fp = m.groups()
         return cls(county, check_node_id(node.lower()), token_id, secret, fp)

@@ -25,6 +25,7 @@ class SyncError(Exception):
 
     http_status = 500
     code = "sync_error"
+    gist = "同步出错"  # what the user reads first when the message itself is not in Chinese
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -40,9 +41,15 @@ class SyncError(Exception):
             return f"{self.message} ({self.hint})"
         return self.message
 
+    @property
+    def for_people(self) -> str:
+        """The message, Chinese first: as written when it starts in Chinese, else the class's gist before it."""
+        first = self.message[:1]
+        return self.message if "\u3400" <= first <= "\u9fff" else f"{self.gist} ({self.message})"
+
     def to_dict(self) -> dict[str, str]:
-        """The stable JSON shape used on the wire and by `--json` CLIs."""
-        out = {"code": self.code, "message": self.message}
+        """The stable JSON shape used on the wire and by `--json` CLIs (the message Chinese first)."""
+        out = {"code": self.code, "message": self.for_people}
         if self.hint:
             out["hint"] = self.hint
         return out
@@ -57,12 +64,14 @@ class ProtocolError(SyncError):
 
     http_status = 400
     code = "protocol_error"
+    gist = "数据格式不对，已拒绝"
 
 
 class BundleError(ProtocolError):
     """A bundle file that is damaged, truncated or not a bundle at all."""
 
     code = "bundle_error"
+    gist = "数据包有问题，没有导入"
 
 
 class VerificationError(SyncError):
@@ -70,18 +79,21 @@ class VerificationError(SyncError):
 
     http_status = 403
     code = "verification_failed"
+    gist = "数据校验不通过，已拒绝"
 
 
 class AuthorizationError(VerificationError):
     """A node or author that is not allowed to write or push this feed."""
 
     code = "not_allowed"
+    gist = "没有权限，已拒绝"
 
 
 class AnswerVerificationError(VerificationError):
     """An answer in the parent's name that the parent's key does not vouch for: nothing is acted on."""
 
     code = "answer_not_verified"
+    gist = "上级的回答没有通过校验，已拒绝"
 
 
 class SequenceError(SyncError):
@@ -89,6 +101,7 @@ class SequenceError(SyncError):
 
     http_status = 409
     code = "sequence_error"
+    gist = "数据顺序不对"
 
 
 class KeyFileError(SyncError):
@@ -96,6 +109,7 @@ class KeyFileError(SyncError):
 
     http_status = 400
     code = "key_file_error"
+    gist = "本机密钥文件有问题"
 
 
 class StoreError(SyncError):
@@ -103,6 +117,7 @@ class StoreError(SyncError):
 
     http_status = 500
     code = "store_error"
+    gist = "本机数据库出错"
 
 
 class TransportError(SyncError):
@@ -110,3 +125,4 @@ class TransportError(SyncError):
 
     http_status = 503
     code = "transport_error"
+    gist = "网络不通，稍后重试"

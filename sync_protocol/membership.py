@@ -98,7 +98,10 @@ def check_name(name: object) -> str:
 
 def check_county_code(code: object) -> str:
     if not isinstance(code, str) or not _COUNTY_CODE.fullmatch(code):
-        raise ProtocolError(f"county code {code!r} is not 6 digits", hint="use the GB/T 2260 code, e.g. 430321")
+        raise ProtocolError(
+            f"县代码 {code!r} 不是 6 位数字 (county code {code!r} is not 6 digits)",
+            hint="用 GB/T 2260 行政区划代码，例如 430321 (use the GB/T 2260 code)",
+        )
     return code
 
 

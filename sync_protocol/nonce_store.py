@@ -31,5 +31,9 @@ class StoredNonces:
         if added != 1:
             raise replayed()
 
+    def seen(self, nonce: str) -> bool:
+        """Whether a request with this nonce was accepted (a read: the server's check before the body)."""
+        return self.store.conn.execute("SELECT 1 FROM request_nonces WHERE nonce = ?", (nonce,)).fetchone() is not None
+
     def __len__(self) -> int:
         return int(self.store.conn.execute("SELECT COUNT(*) FROM request_nonces").fetchone()[0])

@@ -188,10 +188,17 @@ def authenticate(ctx: SyncContext, store: Store, req: Request, what: str) -> Cal
     )
     if not directory.is_ancestor(ctx.node_id, c.node):
         # a child, or a village falling back to the county while its township is down
-        raise AuthorizationError(f"node {c.node} is not below {ctx.node_id}", hint="sync with your own parent")
+        raise not_below(ctx, c.node)
     if ctx.on_request is not None:
         ctx.on_request(store, c, what)
     return c
+
+
+def not_below(ctx: SyncContext, node: str) -> AuthorizationError:
+    return AuthorizationError(
+        f"节点 {node} 不在本节点 {ctx.node_id} 之下 (node {node} is not below {ctx.node_id})",
+        hint="请与自己的上级同步 (sync with your own parent)",
+    )
 
 
 def health(ctx: SyncContext, store: Store) -> dict[str, Any]:

@@ -23,6 +23,7 @@ in `purged`; entries, hashes, vectors and heads stay, so chains still verify.
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -52,6 +53,9 @@ from .planning import Range, Vector, cut_range, paginate, plan_ranges
 from .routing import should_hold
 from .verify import NO_HASHES, Checked, LocalFeed, Outcome, Status, Verdict, check_batch, classify
 from .verify_pool import Membership, VerifyPool
+
+log = logging.getLogger("sanji.store")
+_REFUSED = (Status.REJECTED, Status.FORBIDDEN, Status.QUARANTINED, Status.FORK)
 
 FoldHook = Callable[[sqlite_utils.Database, list[Entry]], None]
 
@@ -219,6 +223,14 @@ def _connect(path: str | Path | None) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     return db
+
+
+def log_refusals(verdict: Verdict) -> None:
+    """Every batch refused, quarantined or found forked is logged where it is met: the feed, the seqs, the outcome
+    and the reason (the reasons name feeds, nodes and hashes, never an entry's body)."""
+    for o in verdict.outcomes:
+        if o.status in _REFUSED:
+            log.warning("%s %s#%d-%d: %s", o.status.value, o.feed or "?", o.first, o.last, o.reason[:300])
 
 
 class Store:
@@ -795,6 +807,7 @@ class Store:
                     self.conn.execute(
                         "UPDATE feeds SET frozen = 1, frozen_reason = ? WHERE feed = ?", (o.reason, o.feed)
                     )
+        log_refusals(verdict)
         return verdict
 
     def receive_many(self, batches: Sequence[bytes], pool: VerifyPool | None = None) -> list[Verdict]:
@@ -851,7 +864,8 @@ class Store:
             self.conn.commit()
         except SyncError as e:
             self.conn.rollback()
-            return Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, e.message, error=e)])
+            verdict = Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, e.message, error=e)])
+            log_refusals(verdict)
         except BaseException:
             self.conn.rollback()
             raise
@@ -863,6 +877,7 @@ class Store:
         out = [self.receive(b) for b in batches]
         if error is not None:
             out.append(Verdict(None, None, [Outcome(Status.REJECTED, "", 0, 0, error.message, error=error)]))
+            log_refusals(out[-1])
         return out
 
     # -- what to send --------------------------------------------------------

@@ -1,5 +1,5 @@
 """Waitress servers in a thread, for tests: any server (`running`), or a Flask app under the production server
-(`serve_guarded`, `sanji_node.http_server.GuardedServer`)."""
+(`serve_guarded`: `sanji_node.serving.make_server`, with a parent's checks before the body)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Flask
 from waitress import wasyncore
 
 from sanji_node.http_server import GuardedServer, ServerLimits
+from sanji_node.serving import make_server
 
 
 @contextmanager
@@ -34,7 +35,7 @@ def running(server: Any) -> Iterator[str]:
 @contextmanager
 def serve_guarded(app: Flask, limits: ServerLimits | None = None) -> Iterator[GuardedServer]:
     """Yields the running production server (its URL: `url(server)`)."""
-    server = GuardedServer(app, limits or ServerLimits(threads=2), host="127.0.0.1", port=0)
+    server = make_server(app, host="127.0.0.1", port=0, limits=limits or ServerLimits(threads=2))
     with running(server):
         yield server
 

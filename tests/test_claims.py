@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 import pytest
-import sqlite_utils
 
 from sanji_domain import commands, kinds, rejects, stats, views
 from sanji_domain.claims import CASE_TAKEN
@@ -27,7 +26,7 @@ from sanji_domain.commands import Actor
 from sanji_domain.errors import ValidationError
 from sanji_domain.fold import DomainFold
 from sanji_domain.schema import domain_migrations
-from sanji_node.state import RECEIPT_FORGED, fold_receipts, node_migrations
+from sanji_node.state import RECEIPT_FORGED, node_fold, node_migrations
 from sync_protocol.entries import Entry, Record
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import KIND_MEMBER
@@ -51,9 +50,7 @@ NOV = (date(2026, 11, 1), date(2026, 11, 30))
 TODAY = date(2026, 11, 20)
 
 
-def _folds(db: sqlite_utils.Database, entries: list[Entry]) -> None:
-    fold_receipts(db, entries)
-    DomainFold()(db, entries)
+_folds = node_fold(DomainFold())  # the node's folds, as a county runs them (rejects and conflicts logged)
 
 
 def open_county(path: Path) -> Store:

@@ -245,6 +245,8 @@ def test_the_simulated_parent_refuses_as_the_flask_route(tmp_path: Path, templat
         == (sim.status, json.loads(sim.body))
         == (
             403,
-            errors.AuthorizationError("node v21 is not below t1", hint="sync with your own parent").to_dict(),
+            errors.AuthorizationError(
+                "节点 v21 不在本节点 t1 之下 (node v21 is not below t1)", hint="请与自己的上级同步 (sync with your own parent)"
+            ).to_dict(),
         )
     )

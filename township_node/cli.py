@@ -15,7 +15,7 @@ from sanji_node import state
 from sanji_node.actions.sync_status import SyncMonitor
 from sanji_node.child import ChildNode
 from sanji_node.child_cli import add_child_commands, page_option, recover_first
-from sanji_node.cli import data_option, emit, fmt_ms, handle_errors, json_option, now_ms, started
+from sanji_node.cli import Program, data_option, emit, fmt_ms, handle_errors, json_option, now_ms, started
 from sanji_node.config import DataDir
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.scheduler import SyncScheduler
@@ -26,7 +26,10 @@ from . import absences, clerks
 from .app import create_app
 
 
-@click.group(help="Sanji township node (乡镇便民服务中心): clerk windows and store-and-forward hub for its villages.")
+@click.group(
+    cls=Program,
+    help="Sanji township node (乡镇便民服务中心): clerk windows and store-and-forward hub for its villages.",
+)
 def main() -> None:
     pass
 

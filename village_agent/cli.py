@@ -10,14 +10,14 @@ import click
 from sanji_node import purge
 from sanji_node.child import ChildNode
 from sanji_node.child_cli import add_child_commands, page_option, recover_first
-from sanji_node.cli import data_option, emit, handle_errors, json_option, now_ms
+from sanji_node.cli import Program, data_option, emit, handle_errors, json_option, now_ms
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.serving import serve as serve_app
 
 from .app import Village, create_app
 
 
-@click.group(help="Sanji village agent (村便民服务站): the proxy agent's laptop, offline most of the day.")
+@click.group(cls=Program, help="Sanji village agent (村便民服务站): the proxy agent's laptop, offline most of the day.")
 def main() -> None:
     pass
 

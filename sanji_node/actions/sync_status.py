@@ -55,7 +55,7 @@ class SyncMonitor:
             report = self.sync(progress=self.progress)
         except SyncError as e:
             with self._lock:
-                self.last_error = e.message + (f"（{e.hint}）" if e.hint else "")
+                self.last_error = e.for_people + (f"（{e.hint}）" if e.hint else "")
                 self.unreachable = isinstance(e, TransportError)
                 self.last_finished_ms = now_ms()
             raise

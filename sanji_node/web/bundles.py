@@ -52,7 +52,7 @@ def import_upload(node: BundleNode, upload: Any) -> tuple[bool, str]:
         try:
             verdicts = node.import_bundle(path)
         except SyncError as e:  # the CLI's words, naming the file as the person knows it
-            message = e.message.replace(str(path), shown)
+            message = e.for_people.replace(str(path), shown)
             return False, f"错误: {message}" + (f"。建议: {e.hint}" if e.hint else "")
     report, text = import_report(shown, verdicts)
     return (False, f"{text}{report['problem']}") if report["problem"] else (True, text)

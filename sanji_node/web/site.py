@@ -202,7 +202,7 @@ def init_pages(app: Flask, site: Site) -> CSRFProtect:
             return busy(e)
         if request.path.startswith(API_PREFIX):
             return error_response(e)
-        return _error_page(400, e.message, e.hint)
+        return _error_page(400, e.for_people, e.hint)
 
     @app.errorhandler(500)
     def server_error(e: Exception) -> Any:
