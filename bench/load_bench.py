@@ -326,8 +326,9 @@ class LoadBench:
             self.clients.append(p)
         readies = [self.ready.get(timeout=a.timeout * 4) for _ in self.clients]
         bad = [r["error"] for r in readies if "error" in r]
+        bad += [f"first sync of {v} failed" for r in readies for v in r.get("first_sync_failed", [])]
         if bad:
-            raise RuntimeError(f"a client process failed: {bad}")
+            raise RuntimeError(f"a client process failed: {bad[:5]}")
         self.results["clients_setup"] = readies
         self.results["setup_s"] = round(time.perf_counter() - t0, 1)
 
