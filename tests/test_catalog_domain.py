@@ -271,8 +271,10 @@ def test_release_versions_changes_cancellations_and_states(net: Network, tmp_pat
     release2 = catalog.releases(rows)[1]
     assert dict(map(tuple, release2["items"])) == {c: (2 if c == codes[1] else 1) for c in codes}
 
-    seq = head(net)
-    third = county_catalog.import_release(store, key, write_json(path, items[:4]), now_ms=4_000)
+    seq = head(net)  # 增量 (the default): the item the file leaves out stays as it is
+    assert county_catalog.import_release(store, key, write_json(path, items[:4]), now_ms=3_500)["version"] is None
+    assert head(net) == seq
+    third = county_catalog.import_release(store, key, write_json(path, items[:4]), now_ms=4_000, mode="全量替换")
     assert third["version"] == 3 and third["changes"]["cancelled"] == [codes[4]] and third["count"] == 5
     assert appended(net, seq) == [("catalog.item", codes[4]), ("catalog.release", "3")]
     current = catalog.current_items(county_catalog.rows(store))
