@@ -394,7 +394,10 @@ def _fen(value: Any) -> int:
     """A fee's standard: whole 分 (the short form and JSON), or 元 when written with 元 ("12.50元")."""
     if isinstance(value, str) and value.strip().endswith("元"):
         return _yuan(value)
-    return _int(value)
+    try:
+        return _int(value)
+    except _Bad as e:
+        raise _Bad(f"{e}；以元计请在金额后写 元，如 12.50元") from e
 
 
 def _free(value: Any) -> bool:
@@ -531,7 +534,11 @@ def check_rows(
             if f is None or f in columns:
                 if not header_row or column not in header_seen:
                     header_seen.add(column)
-                    what = "未知的列" if f is None else f"与 {columns[f]} 重复（都是 {f}）"
+                    what = (
+                        "未知的列；改成已知的列名（如 实施编码、事项名称、办理层级、承诺时限），或删去这一列"
+                        if f is None
+                        else f"与 {columns[f]} 重复（都是 {f}）；删去其中一列"
+                    )
                     problems.append(RowProblem(where, column, what, f or ""))
                 continue
             given[f], columns[f] = value, column
