@@ -483,6 +483,19 @@ def _cross_checks(item: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # -- checking rows ---------------------------------------------------------------------------------
+_NOT_CARRIED = {"task_code", "state", "state_reason"}  # fields a row never takes from the current item
+
+
+def _existing(current: Mapping[str, Mapping[str, Any]] | None, code: Any) -> Mapping[str, Any] | None:
+    """The current item a row is for, when the import goes onto a catalog (None for a new item)."""
+    if not current:
+        return None
+    try:
+        return current.get(_code(code, required=True))
+    except _Bad:
+        return None
+
+
 def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, header_row: int = 0) -> list[dict[str, Any]]:
     """Check every row; return the items (every field but `version`; `state` None when not given).
 
@@ -498,9 +511,17 @@ def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, heade
 
 
 def check_rows(
-    raw: Sequence[RawRow | Mapping[str, Any]], *, header_row: int = 0
-) -> tuple[list[dict[str, Any]], list[RowProblem]]:
-    """`check_items` without raising: the items of the good rows and every problem, sorted by row."""
+    raw: Sequence[RawRow | Mapping[str, Any]], *, header_row: int = 0,
+    current: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], list[RowProblem]]:  # fmt: skip
+    """`check_items` without raising: the items of the good rows and every problem, sorted by row.
+
+    With `current` (the catalog an import goes onto), a row for an item already
+    in it keeps the item's value for every field the file has no column (JSON:
+    no key) for, so a file of a few columns changes only those; the checks
+    across fields then see the merged item. `state` is never carried over (see
+    `plan_release`), and a row that gives 承诺时限 but no 办件类型 derives it.
+    """
     problems: list[RowProblem] = []
     header_seen: set[str] = set()
     items: list[dict[str, Any]] = []
@@ -545,9 +566,13 @@ def check_rows(
         item: dict[str, Any] = {}
         bad: list[tuple[str, str]] = []
         missing = {ALIASES.get(_header_key(n)) for n in values.get(MISSING_CELLS, ())}
+        old = _existing(current, given.get("task_code"))
         for f, parse in _PARSERS.items():
             if f in missing:
                 continue  # reported above: never a default for a cell the row lacks
+            if old is not None and f in old and f not in given and f not in _NOT_CARRIED:
+                item[f] = None if f == "case_type" and "promised_days" in given else old.get(f)
+                continue
             if f == "fees" and _IN_YUAN.search(columns.get(f, "")):
                 parse = _fees_in_yuan
             try:
@@ -560,7 +585,8 @@ def check_rows(
             bad.append(("task_code", f"{code} 与第 {first_row[code]} 行重复"))
         elif code:
             first_row[code] = row
-        problems.extend(RowProblem(row, columns.get(f, f), msg, f) for f, msg in bad)
+        label = (lambda f: LABELS.get(f, f)) if header_row else str
+        problems.extend(RowProblem(row, columns.get(f) or label(f), msg, f) for f, msg in bad)
         if not bad and MISSING_CELLS not in values:
             items.append(item)
     if not raw:

@@ -182,9 +182,13 @@ def plan_import(
 def preview_import(data: bytes, name: str, rows: Iterable[catalog.Row], *, mode: str = INCREMENTAL) -> ImportPreview:
     """Read a .json, .csv or .xlsx file's bytes, check every row, and preview it against the catalog in `rows`.
 
-    A file that cannot be read at all (not JSON/CSV/XLSX, broken) raises
+    A row for an item already in the catalog changes only the fields the file
+    has columns (JSON: keys) for; the others keep their current values. A file
+    that cannot be read at all (not JSON/CSV/XLSX, broken) raises
     `ValidationError`; bad rows and cells are the preview's `problems`.
     """
     raw, header_row = catalog.parse_rows(data, name)
-    items, problems = catalog.check_rows(raw, header_row=header_row)
+    rows = list(rows)
+    current = catalog.current_items(rows) if catalog.latest_version(rows) else {}
+    items, problems = catalog.check_rows(raw, header_row=header_row, current=current)
     return plan_import(items, problems, rows, mode=mode, source=name)

@@ -340,3 +340,26 @@ def test_cli_dry_run_and_replace_ask_before_cancelling(tmp_path: Path) -> None:
     assert done["version"] == 3 and len(done["changes"]["cancelled"]) == 47
     assert done["preview"]["counts"] == {"added": 0, "changed": 0, "cancelled": 47, "unchanged": 1, "problems": 0}
     assert releases() == 3
+
+
+def test_a_file_of_a_few_columns_changes_only_those_columns(county: County) -> None:
+    """The report: a file without a column must not reset that column (办理层级 乡 → 县, 材料 → none)."""
+    before = county.current()
+    header = ["实施编码", "法定时限", "承诺时限"]  # no 事项名称, 办理层级, 办件类型, 申请材料 …
+    preview = county.preview(csv_bytes(header, [CODE, 10, 5], ["T-NEW", 3, 0]), "few.csv")
+    assert named(preview) == {(3, "事项名称")}  # a new item still needs its name
+    assert "必填" in preview.problems[0].message
+    preview = county.preview(csv_bytes(header, [CODE, 10, 5]), "few.csv")
+    assert preview.ok and [c.task_code for c in preview.changed] == [CODE]
+    # 办件类型 follows the new 承诺时限 (no column for it); every other field keeps its value
+    assert preview.changed[0].fields == {
+        "legal_days": [0, 10],
+        "promised_days": [0, 5],
+        "case_type": ["即办件", "承诺件"],
+    }
+    county_catalog.publish_import(county.store, county.key, preview, now_ms=5_000)
+    after = county.current()[CODE]
+    assert after["level"] == "乡" and after["materials"] == before[CODE]["materials"] and after["name"] == "就业登记"
+    # a column that is there decides, and the checks across fields see the merged item
+    clash = county.preview(json_bytes([{"task_code": CODE, "case_type": "即办件"}]), "clash.json")
+    assert named(clash) == {(1, "promised_days")} and "即办件" in clash.problems[0].message
