@@ -66,12 +66,12 @@ def publish_import(
         raise _stale(preview)
     entries = rows(store)
     current = domain.current_items(entries)
-    _check_base(preview, entries)
     plan = preview.release(current, released_ms=now_ms)
     if not plan:  # the file says what the current release says
+        _check_base(preview, entries)
         return {"version": None, "current": preview.base_version, "count": len(current), "changes": plan.changes}
 
-    def unchanged() -> None:
+    def unchanged() -> None:  # inside the write transaction: no release can slip in before the append
         _check_base(preview, rows(store))
 
     store.append(key, feed(store), plan.records(now_ms * 1000), precondition=unchanged)
