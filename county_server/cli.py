@@ -573,7 +573,8 @@ def catalog_releases(data_dir: str, as_json: bool) -> None:
         lines = ["版本  发布时间             事项数  新增  变更  取消  来源"]
         for r in rows:
             ch = r.get("changes", {})
-            source = r.get("source", "") + (f"（{r['reason']}）" if r.get("reason") else "")
+            why = r.get("reason") or r.get("mode")  # a one-item command's reason, or an import's mode
+            source = r.get("source", "") + (f"（{why}）" if why else "")
             lines.append(
                 f"{r['version']:<5} {fmt_ms(r.get('released_ms')):<20} {r.get('count', 0):<7} "
                 f"{len(ch.get('added', [])):<5} {len(ch.get('changed', [])):<5} {len(ch.get('cancelled', [])):<5} {source}"

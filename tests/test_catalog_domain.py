@@ -390,6 +390,7 @@ def test_cli_imports_lists_diffs_and_suspends(tmp_path: Path) -> None:
     assert "已取消事项" in run("catalog", "cancel", items[1]["task_code"], "--reason", "合并")
     listing = run("catalog", "releases")
     assert "暂停" in listing and "政策调整" in listing and listing.count("\n") == 5
+    assert "c.json（增量）" in listing  # an import's release names its mode
     assert [r["version"] for r in json.loads(run("catalog", "releases", "--json"))] == [1, 2, 3, 4]
     text = run("catalog", "diff", "1", "4")
     assert "变更 1 项" in text and "状态: 在用 → 取消" in text
