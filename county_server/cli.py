@@ -513,7 +513,7 @@ def catalog_import(data_dir: str, file: str, dry_run: bool, replace: bool, yes: 
         if not as_json:
             click.echo(preview_text(preview, file))
         if preview.cancelled and replace and not yes:
-            _confirm_cancel(len(preview.cancelled))
+            _confirm_cancel(len(preview.cancelled), ask=not as_json)
         assert key is not None
         release = catalog.publish_import(store, key, preview, now_ms=now_ms(), digest=preview.digest)
     if release["version"] is None:
@@ -526,10 +526,10 @@ def catalog_import(data_dir: str, file: str, dry_run: bool, replace: bool, yes: 
          f"变更 {len(ch['changed'])}，取消 {len(ch['cancelled'])}（{file}）。")  # fmt: skip
 
 
-def _confirm_cancel(n: int) -> None:
-    """全量替换 cancels items: ask at a terminal; elsewhere (a script) only --yes goes on."""
+def _confirm_cancel(n: int, *, ask: bool) -> None:
+    """全量替换 cancels items: ask at a terminal; elsewhere (a script, --json) only --yes goes on."""
     question = f"将取消 {n} 项事项并发布新版本，确认吗？(cancel {n} items and publish?)"
-    if sys.stdin.isatty() and click.confirm(click.style(question, fg="red", bold=True), default=False):
+    if ask and sys.stdin.isatty() and click.confirm(click.style(question, fg="red", bold=True), default=False):
         return
     raise DomainError(
         f"未确认取消 {n} 项事项，未发布任何内容 (not confirmed: nothing was published)",

@@ -6,7 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -309,6 +313,19 @@ def test_what_is_published_is_exactly_what_the_preview_showed(county: County) ->
 
 
 # -- the command line ------------------------------------------------------------------------------
+def at_terminal(c: Cluster, *args: str, answer: str) -> str:
+    """Run a county command with a terminal (a pty) as its stdin, type `answer`; return what it printed."""
+    main, sub = pty.openpty()
+    cmd = [sys.executable, "-m", "county_server", *args, "--data", str(c.nodes["county"].data)]
+    with subprocess.Popen(cmd, stdin=sub, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=c.env) as proc:
+        os.close(sub)
+        os.write(main, answer.encode() + b"\n")
+        out, _ = proc.communicate(timeout=120)
+    os.close(main)
+    assert proc.returncode == 2, out
+    return out.decode()
+
+
 def test_cli_dry_run_and_replace_ask_before_cancelling(tmp_path: Path) -> None:
     """`catalog import` in real processes: --dry-run publishes nothing; --replace without --yes, run by a
     script (no terminal), refuses; 增量 changes one item; --replace --yes cancels what the preview showed."""
@@ -331,6 +348,11 @@ def test_cli_dry_run_and_replace_ask_before_cancelling(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "未确认取消 47 项事项" in refused.stderr and "--yes" in refused.stderr
     assert "取消 47 项" in refused.stdout  # the preview was shown before the refusal
     assert releases() == 1 and "Traceback" not in refused.stderr
+
+    # at a terminal the command asks; answering no publishes nothing
+    asked = at_terminal(c, "catalog", "import", str(one), "--replace", answer="n")
+    assert "将取消 47 项事项并发布新版本，确认吗？" in asked and "未确认取消 47 项事项" in asked
+    assert releases() == 1
 
     added = c.run("county", "catalog", "import", str(one))
     assert "（增量：文件未列出的事项保持不变；当前第 1 版）" in added.stdout
