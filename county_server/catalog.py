@@ -57,7 +57,10 @@ def publish_import(
     Refused (nothing written): a preview with bad rows (`CatalogFileError`); a
     `digest` (the one the user confirmed) that is not the preview's; a catalog
     that changed since the preview (another release: `StalePreviewError`,
-    checked inside the write transaction). Returns the release as
+    checked inside the write transaction). A page shows the preview with its
+    `digest`; on confirmation it previews the same bytes again (same mode) and
+    passes the digest the user confirmed, so a confirmation of one preview
+    never publishes another. Returns the release as
     `import_release` does.
     """
     if not preview.ok:
