@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from sanji_domain import catalog as domain
+from sanji_domain import catalog_history as history
 from sanji_domain import catalog_import as importing
 from sync_protocol import files
 from sync_protocol.keys import SigningKey
@@ -27,7 +28,7 @@ def feed(store: Store) -> str:
     return f"{store.trust.root_node}/*"
 
 
-def rows(store: Store) -> list[domain.Row]:
+def rows(store: Store) -> list[history.Row]:
     """(kind, key, body) of the county feed's catalog entries, in seq order."""
     cur = store.conn.execute(
         "SELECT kind, key, body FROM entries WHERE feed = ? AND kind IN (?, ?) ORDER BY seq",
@@ -68,7 +69,7 @@ def publish_import(
     if digest is not None and digest != preview.digest:
         raise _stale(preview)
     entries = rows(store)
-    current = domain.current_items(entries)
+    current = history.current_items(entries)
     plan = preview.release(current, released_ms=now_ms)
     if not plan:  # the file says what the current release says
         _check_base(preview, entries)
@@ -81,9 +82,9 @@ def publish_import(
     return {k: v for k, v in (plan.release or {}).items() if k != "items"}
 
 
-def _check_base(preview: importing.ImportPreview, entries: list[domain.Row]) -> None:
-    version = domain.latest_version(entries)
-    current = domain.current_items(entries) if version else {}
+def _check_base(preview: importing.ImportPreview, entries: list[history.Row]) -> None:
+    version = history.latest_version(entries)
+    current = history.current_items(entries) if version else {}
     if (version, importing.catalog_digest(current)) != (preview.base_version, preview.base_digest):
         raise _stale(preview)
 
@@ -112,19 +113,19 @@ def import_release(
 def change_state(store: Store, key: SigningKey, task_code: str, state: str, reason: str, now_ms: int) -> dict[str, Any]:
     """Suspend (暂停), cancel (取消) or resume (在用) one item as a new one-item release."""
     entries = rows(store)
-    version = domain.latest_version(entries)
-    plan = domain.set_state(domain.current_items(entries), task_code, state, reason, version + 1, released_ms=now_ms)
+    version = history.latest_version(entries)
+    plan = domain.set_state(history.current_items(entries), task_code, state, reason, version + 1, released_ms=now_ms)
     return _write(store, key, plan, now_ms=now_ms)
 
 
 def releases(store: Store) -> list[dict[str, Any]]:
     """Every release, oldest first, without its item list."""
-    return [{k: v for k, v in r.items() if k != "items"} for r in domain.releases(rows(store))]
+    return [{k: v for k, v in r.items() if k != "items"} for r in history.releases(rows(store))]
 
 
 def diff_releases(store: Store, a: int, b: int) -> dict[str, Any]:
-    """Field-level differences between releases `a` and `b` (see `sanji_domain.catalog.diff`)."""
+    """Field-level differences between releases `a` and `b` (see `sanji_domain.catalog_history.diff`)."""
     entries = rows(store)
-    old, new = domain.release_items(entries, a), domain.release_items(entries, b)
+    old, new = history.release_items(entries, a), history.release_items(entries, b)
     names = {code: body.get("name", "") for code, body in {**old, **new}.items()}
-    return {"from": a, "to": b, **domain.diff(old, new), "names": names}
+    return {"from": a, "to": b, **history.diff(old, new), "names": names}

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from . import catalog
+from . import catalog, catalog_history
 from .errors import DomainError
 
 INCREMENTAL, REPLACE = MODES = ("增量", "全量替换")
@@ -137,15 +137,15 @@ def _fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[An
 
 
 def plan_import(
-    items: Sequence[Mapping[str, Any]], problems: Sequence[catalog.RowProblem], rows: Iterable[catalog.Row], *,
+    items: Sequence[Mapping[str, Any]], problems: Sequence[catalog.RowProblem], rows: Iterable[catalog_history.Row], *,
     mode: str = INCREMENTAL, source: str = "",
 ) -> ImportPreview:  # fmt: skip
     """The preview of importing checked `items` (with the file's `problems`) onto the catalog in `rows`."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     rows = list(rows)
-    base = catalog.latest_version(rows)
-    current = catalog.current_items(rows) if base else {}
+    base = catalog_history.latest_version(rows)
+    current = catalog_history.current_items(rows) if base else {}
     written: list[dict[str, Any]] = []
     added: list[ItemChange] = []
     changed: list[ItemChange] = []
@@ -179,7 +179,9 @@ def plan_import(
     )
 
 
-def preview_import(data: bytes, name: str, rows: Iterable[catalog.Row], *, mode: str = INCREMENTAL) -> ImportPreview:
+def preview_import(
+    data: bytes, name: str, rows: Iterable[catalog_history.Row], *, mode: str = INCREMENTAL
+) -> ImportPreview:
     """Read a .json, .csv or .xlsx file's bytes, check every row, and preview it against the catalog in `rows`.
 
     A row for an item already in the catalog changes only the fields the file
@@ -189,6 +191,6 @@ def preview_import(data: bytes, name: str, rows: Iterable[catalog.Row], *, mode:
     """
     raw, header_row = catalog.parse_rows(data, name)
     rows = list(rows)
-    current = catalog.current_items(rows) if catalog.latest_version(rows) else {}
+    current = catalog_history.current_items(rows)
     items, problems = catalog.check_rows(raw, header_row=header_row, current=current)
     return plan_import(items, problems, rows, mode=mode, source=name)

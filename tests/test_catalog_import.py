@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 
 from county_server import catalog as county_catalog
-from sanji_domain import catalog
+from sanji_domain import catalog, catalog_history
 from sanji_domain.catalog_import import INCREMENTAL, REPLACE, ImportPreview, StalePreviewError, preview_import
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
@@ -75,7 +75,7 @@ class County:
         return county_catalog.publish_import(self.store, self.key, self.preview(data, name, mode), now_ms=self.now)
 
     def current(self) -> dict[str, dict[str, Any]]:
-        return catalog.current_items(county_catalog.rows(self.store))
+        return catalog_history.current_items(county_catalog.rows(self.store))
 
     def head(self) -> int:
         return self.store.vector()["county/*"][0]
@@ -289,7 +289,7 @@ def test_what_is_published_is_exactly_what_the_preview_showed(county: County) ->
         head = county.head()
         release = county_catalog.publish_import(county.store, county.key, preview, now_ms=10_000 + trial)
         after = county.current()
-        d = catalog.diff(before, after)
+        d = catalog_history.diff(before, after)
         assert d["added"] == sorted(c.task_code for c in preview.added)
         assert d["removed"] == []
         assert d["changed"] == {c.task_code: c.fields for c in [*preview.changed, *preview.cancelled]}
@@ -337,7 +337,7 @@ def test_cli_dry_run_and_replace_ask_before_cancelling(tmp_path: Path) -> None:
 
     def releases() -> int:
         with c.store("county") as store:
-            return catalog.latest_version(county_catalog.rows(store))
+            return catalog_history.latest_version(county_catalog.rows(store))
 
     dry = c.run("county", "catalog", "import", str(one), "--replace", "--dry-run")
     assert "新增 0 项，变更 1 项，取消 47 项，不变 0 项" in dry.stdout and "！将取消 47 项事项" in dry.stdout
