@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from sanji_domain import catalog_import as importing
 from sanji_domain import contacts as domain_contacts
-from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED
+from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED, CatalogFileError
+from sanji_domain.errors import DomainError
 from sanji_node import contacts, state
 from sanji_node.backup_cli import add_backup_commands
 from sanji_node.bundles import accepted, finish_import, write_bundle
@@ -490,22 +493,77 @@ main.add_command(catalog_group, name="catalog")
 
 
 @catalog_group.command(
-    name="import", help="Publish a JSON, CSV or XLSX file as a new catalog release (nothing if it changes nothing)."
+    name="import",
+    help="Preview a JSON, CSV or XLSX catalog file, then publish it as a new release (增量 by default).",
 )
 @data_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="print the preview only; publish nothing")
+@click.option("--replace", is_flag=True, help="全量替换: cancel (取消) the items the file does not list")
+@click.option("--yes", is_flag=True, help="with --replace: cancel without asking (for scripts)")
 @json_option
 @handle_errors
-def catalog_import(data_dir: str, file: str, as_json: bool) -> None:
-    data, _, key = county(data_dir)
+def catalog_import(data_dir: str, file: str, dry_run: bool, replace: bool, yes: bool, as_json: bool) -> None:
+    data = DataDir(data_dir)
+    key = None if dry_run else county(data_dir)[2]  # a preview needs no key (nor its passphrase)
+    path = Path(file)
+    files.require_regular(path, "事项清单文件")
+    mode = importing.REPLACE if replace else importing.INCREMENTAL
     with open_county_store(data) as store:
-        release = catalog.import_release(store, key, Path(file), now_ms=now_ms())
+        preview = catalog.preview_import(store, path.read_bytes(), path.name, mode=mode)
+        if not preview.ok:
+            raise CatalogFileError(file, preview.problems)
+        if dry_run:
+            emit(as_json, {**preview.as_json(), "published": False},
+                 lambda: preview_text(preview, file) + "\n预览完毕，未发布任何内容（去掉 --dry-run 即发布）。")  # fmt: skip
+            return
+        if not as_json:
+            click.echo(preview_text(preview, file))
+        if preview.cancelled and replace and not yes:
+            _confirm_cancel(len(preview.cancelled), ask=not as_json)
+        assert key is not None
+        release = catalog.publish_import(store, key, preview, now_ms=now_ms(), digest=preview.digest)
     if release["version"] is None:
-        emit(as_json, release, f"无变化：{file} 与当前第 {release['current']} 版相同，未发布新版本。")
+        emit(as_json, {**release, "preview": preview.as_json()},
+             f"无变化：{file} 与当前第 {release['current']} 版相同，未发布新版本。")  # fmt: skip
         return
     ch = release["changes"]
-    emit(as_json, release, f"已发布事项清单第 {release['version']} 版，共 {release['count']} 项：新增 "
-                           f"{len(ch['added'])}，变更 {len(ch['changed'])}，取消 {len(ch['cancelled'])}（{file}）。")  # fmt: skip
+    emit(as_json, {**release, "preview": preview.as_json()},
+         f"已发布事项清单第 {release['version']} 版，共 {release['count']} 项：新增 {len(ch['added'])}，"
+         f"变更 {len(ch['changed'])}，取消 {len(ch['cancelled'])}（{file}）。")  # fmt: skip
+
+
+def _confirm_cancel(n: int, *, ask: bool) -> None:
+    """全量替换 cancels items: ask at a terminal; elsewhere (a script, --json) only --yes goes on."""
+    question = f"将取消 {n} 项事项并发布新版本，确认吗？(cancel {n} items and publish?)"
+    if ask and sys.stdin.isatty() and click.confirm(click.style(question, fg="red", bold=True), default=False):
+        return
+    raise DomainError(
+        f"未确认取消 {n} 项事项，未发布任何内容 (not confirmed: nothing was published)",
+        hint="核对上面的预览；确认无误后加 --yes 再运行 (check the preview, then run again with --yes)",
+    )
+
+
+def preview_text(preview: importing.ImportPreview, file: str) -> str:
+    """The preview as the CLI prints it: what, against which release, the counts, then item by item."""
+    mode = ("全量替换：文件未列出的事项将被取消" if preview.mode == importing.REPLACE
+            else "增量：文件未列出的事项保持不变")  # fmt: skip
+    base = f"第 {preview.base_version} 版" if preview.base_version else "尚无事项清单"
+    lines = [
+        f"导入预览 {file}（{mode}；当前{base}）",
+        f"新增 {len(preview.added)} 项，变更 {len(preview.changed)} 项，取消 {len(preview.cancelled)} 项，"
+        f"不变 {preview.unchanged} 项。",
+    ]
+    if preview.cancelled:
+        lines.append(
+            click.style(f"！将取消 {len(preview.cancelled)} 项事项（取消后各村、乡镇不再受理）", fg="red", bold=True)
+        )
+    lines += [f"+ {c.task_code} {c.name}" for c in preview.added]
+    for sign, group in (("~", preview.changed), ("-", preview.cancelled)):
+        for c in group:
+            lines.append(f"{sign} {c.task_code} {c.name}")
+            lines += [f"    {LABELS.get(f, f)}: {_show(old)} → {_show(new)}" for f, (old, new) in c.fields.items()]
+    return "\n".join(lines)
 
 
 @catalog_group.command(name="releases", help="List the catalog releases (版本), oldest first.")
@@ -522,7 +580,8 @@ def catalog_releases(data_dir: str, as_json: bool) -> None:
         lines = ["版本  发布时间             事项数  新增  变更  取消  来源"]
         for r in rows:
             ch = r.get("changes", {})
-            source = r.get("source", "") + (f"（{r['reason']}）" if r.get("reason") else "")
+            why = r.get("reason") or r.get("mode")  # a one-item command's reason, or an import's mode
+            source = r.get("source", "") + (f"（{why}）" if why else "")
             lines.append(
                 f"{r['version']:<5} {fmt_ms(r.get('released_ms')):<20} {r.get('count', 0):<7} "
                 f"{len(ch.get('added', [])):<5} {len(ch.get('changed', [])):<5} {len(ch.get('cancelled', [])):<5} {source}"

@@ -1,4 +1,4 @@
-"""Catalog items (事项): the model, file import, releases and diffs.
+"""Catalog items (事项): the model, file import, planning releases (read back: `catalog_history`).
 
 Pure apart from reading the one file it is given: no database, no clock (the
 caller passes `released_ms`), no node package.
@@ -39,14 +39,24 @@ by ";" (or "；" or a new line), fields by "|":
     materials: 名称|形式|份数|必需|受理标准|备注   e.g.  居民身份证|原件|1|必需;户口簿|复印件|1|非必需
     fees:      名称|标准(分)|依据|减免            e.g.  工本费|2000|发改价格〔2003〕2322号|低保对象免收
 
+A fee's standard is whole 分, or 元 with at most two decimals when written
+with 元 (`工本费|20.50元`). A whole fees cell of `0`, `0.00`, `免费`, `不收费`
+or `无` means free (no fees). A column headed in 元 (`收费标准（元）`) holds
+one amount for the item (a fee named 收费) or a free word.
+
+A CSV line with fewer cells than the header is an error on each missing
+column, never a default: only a cell that is there and blank takes the
+field's default.
+
 Row numbers in errors are the rows the user sees: the spreadsheet row (the
 header counts) for CSV/XLSX, the item's position (from 1) for JSON.
 
 **Releases.** A release is one commit of the county feed: a `catalog.item`
 entry for every new or changed item (with "version": the release) and one
 `catalog.release` entry listing every item of the release with the version of
-its content. An import states the whole catalog: items missing from the file
-are cancelled (取消) in the new release; an item the administrator suspended
+its content. In 全量替换 (`replace`) the file states the whole catalog: items
+missing from it are cancelled (取消) in the new release; in 增量 (the default
+of `catalog_import`) they stay as they are. An item the administrator suspended
 (暂停) stays suspended unless the file gives it a state; a file that changes
 nothing makes no release.
 """
@@ -110,6 +120,8 @@ FEE_LABELS = {
     "basis": ("收费依据", "依据"), "exemption": ("减免", "减免政策"),
 }  # fmt: skip
 EXTRA_CELLS = "（无表头的列）"
+MISSING_CELLS = "（缺少的单元格）"  # a table row with fewer cells than the header has columns
+_IN_YUAN = re.compile(r"[（(]\s*元\s*[）)]\s*[*＊]?\s*$")  # a header such as 收费标准（元）
 IGNORED_COLUMNS = {"", "序号", "version", "版本"}
 _TRUE = {"1", "true", "yes", "y", "t", "是", "√", "✓", "必需", "必须", "必要", "必交"}
 _FALSE = {"0", "false", "no", "n", "f", "否", "×", "✗", "非必需", "非必须", "可选", "选交", "选填"}
@@ -359,9 +371,65 @@ _materials = _records(
     {"name": _required_text, "form": _form, "copies": lambda v: _int(v, 1), "required": lambda v: _bool(v, True),
      "standard": _text, "notes": _text},
 )  # fmt: skip
-_fees = _records(
-    "收费", _FEE_ALIASES, {"name": _required_text, "standard_fen": _int, "basis": _text, "exemption": _text}
+FREE_WORDS = {"0", "免费", "不收费", "无", "无收费", "不收取"}  # a whole fees cell meaning 不收费
+_YUAN = re.compile(r"[+]?(\d+)(?:\.(\d{1,2}))?")
+_YUAN_HINT = "写金额（元，最多两位小数，如 20 或 12.50），不收费写 0、免费 或 不收费"
+
+
+def _yuan(value: Any) -> int:
+    """An amount in 元 (at most two decimals) as whole 分: "12.5" → 1250, "0" → 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _Bad(f"{value!r} 不是金额；{_YUAN_HINT}")
+    text = _text(value).removesuffix("元").strip().replace(",", "").replace("，", "")
+    m = _YUAN.fullmatch(text)
+    if m is None:
+        raise _Bad(f"{_text(value)!r} 不是金额；{_YUAN_HINT}")
+    fen = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
+    if fen > MAX_SAFE_INT:
+        raise _Bad(f"{text} 太大")
+    return fen
+
+
+def _fen(value: Any) -> int:
+    """A fee's standard: whole 分 (the short form and JSON), or 元 when written with 元 ("12.50元")."""
+    if isinstance(value, str) and value.strip().endswith("元"):
+        return _yuan(value)
+    try:
+        return _int(value)
+    except _Bad as e:
+        raise _Bad(f"{e}；以元计请在金额后写 元，如 12.50元") from e
+
+
+def _free(value: Any) -> bool:
+    """`0`, `0.00`, `免费`, `不收费` … in a fees cell: the item is free (no fees)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return False
+    text = _text(value).removesuffix("元").strip()
+    return text in FREE_WORDS or re.fullmatch(r"0+(\.0*)?", text) is not None
+
+
+_fee_records = _records(
+    "收费", _FEE_ALIASES, {"name": _required_text, "standard_fen": _fen, "basis": _text, "exemption": _text}
 )
+
+
+def _fees(value: Any) -> list[dict[str, Any]]:
+    if _free(value):
+        return []
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise _Bad(f"{value} 没有名称和单位；写成 名称|金额元，如 工本费|20元；不收费写 0 或 免费")
+    if isinstance(value, str) and _YUAN.fullmatch(_text(value).removesuffix("元").strip()):
+        raise _Bad(f"{_text(value)!r} 没有收费名称；写成 名称|金额元，如 工本费|20元，或用 收费标准（元） 列")
+    return _fee_records(value)
+
+
+def _fees_in_yuan(value: Any) -> list[dict[str, Any]]:
+    """A 收费标准（元） column: one amount in 元 for the item (a fee named 收费), or free."""
+    if value is None or _free(value) or (isinstance(value, str) and _text(value) in _NONE):
+        return []
+    fen = _yuan(value)
+    return [{"name": "收费", "standard_fen": fen, "basis": "", "exemption": ""}] if fen else []
+
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "task_code": lambda v: _code(v, required=True),
@@ -415,6 +483,19 @@ def _cross_checks(item: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # -- checking rows ---------------------------------------------------------------------------------
+_NOT_CARRIED = {"task_code", "state", "state_reason"}  # fields a row never takes from the current item
+
+
+def _existing(current: Mapping[str, Mapping[str, Any]] | None, code: Any) -> Mapping[str, Any] | None:
+    """The current item a row is for, when the import goes onto a catalog (None for a new item)."""
+    if not current:
+        return None
+    try:
+        return current.get(_code(code, required=True))
+    except _Bad:
+        return None
+
+
 def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, header_row: int = 0) -> list[dict[str, Any]]:
     """Check every row; return the items (every field but `version`; `state` None when not given).
 
@@ -422,6 +503,24 @@ def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, heade
     `RawRow`s (from `read_rows`) or plain dicts (row = position from 1). For a
     table, `header_row` is the header's row number: unknown or repeated columns
     are reported there once, not on every row.
+    """
+    items, problems = check_rows(raw, header_row=header_row)
+    if problems:
+        raise CatalogFileError(source, problems)
+    return items
+
+
+def check_rows(
+    raw: Sequence[RawRow | Mapping[str, Any]], *, header_row: int = 0,
+    current: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], list[RowProblem]]:  # fmt: skip
+    """`check_items` without raising: the items of the good rows and every problem, sorted by row.
+
+    With `current` (the catalog an import goes onto), a row for an item already
+    in it keeps the item's value for every field the file has no column (JSON:
+    no key) for, so a file of a few columns changes only those; the checks
+    across fields then see the merged item. `state` is never carried over (see
+    `plan_release`), and a row that gives 承诺时限 but no 办件类型 derives it.
     """
     problems: list[RowProblem] = []
     header_seen: set[str] = set()
@@ -437,7 +536,16 @@ def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, heade
         for column, value in values.items():
             column = str(column)
             if column == EXTRA_CELLS:
-                problems.append(RowProblem(row, column, f"多出无表头的单元格: {value}"))
+                problems.append(
+                    RowProblem(row, column, f"多出无表头的单元格: {value}；删去多余的单元格，或在表头补上列名")
+                )
+                continue
+            if column == MISSING_CELLS:
+                problems.extend(
+                    RowProblem(row, name, f"这一行缺少这一格（该行比表头少 {len(value)} 格）；补齐这一格，空值也要留出分隔符",
+                               ALIASES.get(_header_key(name), ""))
+                    for name in value
+                )  # fmt: skip
                 continue
             key = _header_key(column)
             if key in IGNORED_COLUMNS:
@@ -447,13 +555,26 @@ def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, heade
             if f is None or f in columns:
                 if not header_row or column not in header_seen:
                     header_seen.add(column)
-                    what = "未知的列" if f is None else f"与 {columns[f]} 重复（都是 {f}）"
+                    what = (
+                        "未知的列；改成已知的列名（如 实施编码、事项名称、办理层级、承诺时限），或删去这一列"
+                        if f is None
+                        else f"与 {columns[f]} 重复（都是 {f}）；删去其中一列"
+                    )
                     problems.append(RowProblem(where, column, what, f or ""))
                 continue
             given[f], columns[f] = value, column
         item: dict[str, Any] = {}
         bad: list[tuple[str, str]] = []
+        missing = {ALIASES.get(_header_key(n)) for n in values.get(MISSING_CELLS, ())}
+        old = _existing(current, given.get("task_code"))
         for f, parse in _PARSERS.items():
+            if f in missing:
+                continue  # reported above: never a default for a cell the row lacks
+            if old is not None and f in old and f not in given and f not in _NOT_CARRIED:
+                item[f] = None if f == "case_type" and "promised_days" in given else old.get(f)
+                continue
+            if f == "fees" and _IN_YUAN.search(columns.get(f, "")):
+                parse = _fees_in_yuan
             try:
                 item[f] = parse(given.get(f))
             except _Bad as e:
@@ -464,13 +585,13 @@ def check_items(raw: Sequence[RawRow | Mapping[str, Any]], source: str, *, heade
             bad.append(("task_code", f"{code} 与第 {first_row[code]} 行重复"))
         elif code:
             first_row[code] = row
-        problems.extend(RowProblem(row, columns.get(f, f), msg, f) for f, msg in bad)
-        items.append(item)
+        label = (lambda f: LABELS.get(f, f)) if header_row else str
+        problems.extend(RowProblem(row, columns.get(f) or label(f), msg, f) for f, msg in bad)
+        if not bad and MISSING_CELLS not in values:
+            items.append(item)
     if not raw:
         problems.append(RowProblem(header_row, "", "文件中没有事项 (no items)"))
-    if problems:
-        raise CatalogFileError(source, sorted(problems, key=lambda p: p.row))
-    return items
+    return items, sorted(problems, key=lambda p: p.row)
 
 
 # -- reading files ---------------------------------------------------------------------------------
@@ -483,39 +604,43 @@ def read_catalog(path: Path) -> list[dict[str, Any]]:
 def read_rows(path: Path) -> tuple[list[RawRow], int]:
     """The file's items unchecked, and the header's row number (0 for JSON)."""
     files.require_regular(path, "事项清单文件")
-    suffix = path.suffix.lower()
+    return parse_rows(path.read_bytes(), path.name)
+
+
+def parse_rows(data: bytes, name: str) -> tuple[list[RawRow], int]:
+    """`read_rows` for a file's bytes (an upload): `name`'s suffix says the format."""
+    suffix = Path(name).suffix.lower()
     if suffix == ".json":
-        return _json_rows(path), 0
+        return _json_rows(data, name), 0
     if suffix == ".csv":
-        return _table_rows(csv.reader(io.StringIO(_csv_text(path), newline="")), path.name)
+        return _table_rows(csv.reader(io.StringIO(_csv_text(data, name), newline="")), name, short_rows=True)
     if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path)
+        return _xlsx_rows(data, name)
     hint = "另存为 .xlsx 后再导入" if suffix == ".xls" else "use a .json, .csv or .xlsx file"
-    raise ValidationError(f"{path.name}: 事项清单应为 .json、.csv 或 .xlsx 文件", hint=hint)
+    raise ValidationError(f"{name}: 事项清单应为 .json、.csv 或 .xlsx 文件", hint=hint)
 
 
-def _json_rows(path: Path) -> list[RawRow]:
+def _json_rows(data: bytes, name: str) -> list[RawRow]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValidationError(f"{path.name} 不是有效的 UTF-8 JSON 文件: {e}", hint="check the file") from e
+        raise ValidationError(f"{name} 不是有效的 UTF-8 JSON 文件: {e}", hint="check the file") from e
     items = doc.get("items") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
-        raise ValidationError(f'{path.name}: 应为事项列表，或带 "items" 列表的对象', hint='{"items": [{…}, …]}')
+        raise ValidationError(f'{name}: 应为事项列表，或带 "items" 列表的对象', hint='{"items": [{…}, …]}')
     return [RawRow(n, item) for n, item in enumerate(items, start=1)]
 
 
-def _csv_text(path: Path) -> str:
-    data = path.read_bytes()
+def _csv_text(data: bytes, name: str) -> str:
     for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves CSV as GBK
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationError(f"{path.name}: 不是 UTF-8 或 GBK 编码的 CSV 文件", hint="在 Excel 中另存为 CSV UTF-8")
+    raise ValidationError(f"{name}: 不是 UTF-8 或 GBK 编码的 CSV 文件", hint="在 Excel 中另存为 CSV UTF-8")
 
 
-def _xlsx_rows(path: Path) -> tuple[list[RawRow], int]:
+def _xlsx_rows(data: bytes, name: str) -> tuple[list[RawRow], int]:
     import zipfile
 
     import openpyxl
@@ -524,12 +649,12 @@ def _xlsx_rows(path: Path) -> tuple[list[RawRow], int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # styles and extensions openpyxl does not read
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as e:
-        raise ValidationError(f"{path.name}: 不能作为 Excel (.xlsx) 文件读取: {e}", hint="用 Excel 另存为 .xlsx") from e
+        raise ValidationError(f"{name}: 不能作为 Excel (.xlsx) 文件读取: {e}", hint="用 Excel 另存为 .xlsx") from e
     try:
         sheet = book.worksheets[0]
-        return _table_rows(sheet.iter_rows(min_row=1, values_only=True), path.name)
+        return _table_rows(sheet.iter_rows(min_row=1, values_only=True), name)
     finally:
         book.close()
 
@@ -538,8 +663,12 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _table_rows(lines: Iterable[Sequence[Any]], source: str) -> tuple[list[RawRow], int]:
-    """Rows of a CSV or sheet: the header is the first of the first 10 rows naming the 实施编码 column."""
+def _table_rows(lines: Iterable[Sequence[Any]], source: str, *, short_rows: bool = False) -> tuple[list[RawRow], int]:
+    """Rows of a CSV or sheet: the header is the first of the first 10 rows naming the 实施编码 column.
+
+    With `short_rows` (CSV) a line with fewer cells than the header is marked
+    (`MISSING_CELLS`); a sheet's row simply ends at its last filled cell.
+    """
     header: list[str] | None = None
     header_row = 0
     out: list[RawRow] = []
@@ -557,6 +686,9 @@ def _table_rows(lines: Iterable[Sequence[Any]], source: str) -> tuple[list[RawRo
         extra = [c for c in cells[len(header) :] if not _blank(c)]
         if extra:
             values[EXTRA_CELLS] = extra
+        lacking = [h for h in header[len(cells) :] if h and _header_key(h) not in IGNORED_COLUMNS]
+        if lacking and short_rows:  # a CSV line cut short: its last cells are not blank, they are not there
+            values[MISSING_CELLS] = lacking
         out.append(RawRow(n, values))
     if header is None:
         raise CatalogFileError(source, [RowProblem(1, "", "找不到表头：前 10 行中没有 实施编码/task_code 列")])
@@ -594,7 +726,7 @@ def _content(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "version"}
 
 
-def _plan(
+def release_of(
     current: Mapping[str, dict[str, Any]], written: list[dict[str, Any]], changes: dict[str, list[str]], version: int,
     released_ms: int, source: str, **extra: Any,
 ) -> ReleasePlan:  # fmt: skip
@@ -615,13 +747,14 @@ def _plan(
 
 def plan_release(
     current: Mapping[str, dict[str, Any]], incoming: Sequence[Mapping[str, Any]], version: int, *,
-    released_ms: int = 0, source: str = "",
+    released_ms: int = 0, source: str = "", replace: bool = True,
 ) -> ReleasePlan:  # fmt: skip
     """The release that makes the catalog what `incoming` (checked items) says, or an empty plan.
 
     `current` maps task_code → the item's body in the latest release. New and
-    changed items are written with `"version": version`; items of `current`
-    missing from `incoming` are cancelled; unchanged items keep their version.
+    changed items are written with `"version": version`; unchanged items keep
+    their version. With `replace` (全量替换) items of `current` missing from
+    `incoming` are cancelled; without it (增量) they stay as they are.
     """
     changes: dict[str, list[str]] = {"added": [], "changed": [], "cancelled": []}
     written: list[dict[str, Any]] = []
@@ -646,12 +779,12 @@ def plan_release(
         else:
             changes["changed"].append(code)
         written.append({**body, "version": version})
-    for code in sorted(set(current) - seen):
+    for code in sorted(set(current) - seen) if replace else ():
         old = current[code]
         if old.get("state") != CANCELLED:
             changes["cancelled"].append(code)
             written.append({**old, "state": CANCELLED, "state_reason": "新导入的清单中已无此事项", "version": version})
-    return _plan(current, written, changes, version, released_ms, source)
+    return release_of(current, written, changes, version, released_ms, source)
 
 
 STATE_ACTIONS = {SUSPENDED: "暂停", CANCELLED: "取消", IN_USE: "恢复"}
@@ -680,65 +813,4 @@ def set_state(
     changes: dict[str, list[str]] = {"added": [], "changed": [], "cancelled": []}
     changes["cancelled" if state == CANCELLED else "changed"].append(task_code)
     source = f"{STATE_ACTIONS[state]} {task_code}"
-    return _plan(current, [body], changes, version, released_ms, source, reason=reason)
-
-
-# -- state from the feed ---------------------------------------------------------------------------
-Row = tuple[str, str, Mapping[str, Any]]  # (kind, key, body) of a county-feed entry, in seq order
-
-
-def _index(rows: Iterable[Row]) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[int, dict[str, Any]]]:
-    bodies: dict[tuple[str, int], dict[str, Any]] = {}
-    releases: dict[int, dict[str, Any]] = {}
-    for kind, key, body in rows:
-        if kind == KIND_ITEM and isinstance(body, Mapping) and isinstance(body.get("version"), int):
-            bodies[(key, body["version"])] = dict(body)
-        elif kind == KIND_RELEASE and isinstance(body, Mapping) and isinstance(body.get("version"), int):
-            releases[body["version"]] = dict(body)
-    return bodies, releases
-
-
-def releases(rows: Iterable[Row]) -> list[dict[str, Any]]:
-    """Every `catalog.release` body, oldest first."""
-    return [body for _, body in sorted(_index(rows)[1].items())]
-
-
-def latest_version(rows: Iterable[Row]) -> int:
-    return max(_index(rows)[1], default=0)
-
-
-def release_items(rows: Iterable[Row], version: int) -> dict[str, dict[str, Any]]:
-    """task_code → item body as of release `version`."""
-    bodies, rels = _index(rows)
-    release = rels.get(version)
-    if release is None:
-        known = "、".join(str(v) for v in sorted(rels)) or "无"
-        raise NotFoundError(
-            f"没有第 {version} 版事项清单（已有版本: {known}）",
-            hint="用 catalog releases 查看版本 (see `catalog releases`)",
-        )
-    out: dict[str, dict[str, Any]] = {}
-    for entry in release.get("items", []):
-        code, item_version = (entry, version) if isinstance(entry, str) else entry  # early releases listed codes
-        body = bodies.get((code, item_version))
-        if body is not None:
-            out[code] = body
-    return out
-
-
-def current_items(rows: Iterable[Row]) -> dict[str, dict[str, Any]]:
-    """task_code → item body in the latest release ({} before the first)."""
-    rows = list(rows)
-    version = latest_version(rows)
-    return release_items(rows, version) if version else {}
-
-
-def diff(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Field-level differences: added and removed codes, changed {code: {field: [old, new]}} (not `version`)."""
-    changed: dict[str, dict[str, list[Any]]] = {}
-    for code in sorted(set(old) & set(new)):
-        a, b = old[code], new[code]
-        fields = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if k != "version" and a.get(k) != b.get(k)}
-        if fields:
-            changed[code] = fields
-    return {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)), "changed": changed}
+    return release_of(current, [body], changes, version, released_ms, source, reason=reason)

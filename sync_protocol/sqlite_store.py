@@ -704,11 +704,15 @@ class Store:
             )
         )
 
-    def append(self, key: SigningKey, feed: str, records: Iterable[Record]) -> tuple[list[Entry], SignedHead]:
+    def append(
+        self, key: SigningKey, feed: str, records: Iterable[Record], *, precondition: Callable[[], None] | None = None
+    ) -> tuple[list[Entry], SignedHead]:
         """Author new entries on one of this node's own feeds and sign the head.
 
         A large commit gets heads inside it too (`head_positions`, §3.4), so that
         no run between two heads is more than `HEAD_SPAN_BYTES`; returns the last.
+        `precondition`, if given, runs inside the write transaction before anything
+        is written (it may read the store); if it raises, nothing is written.
         """
         recs = list(records)
         if not recs:
@@ -722,6 +726,8 @@ class Store:
         county = self.county
         self._begin()
         try:
+            if precondition is not None:
+                precondition()
             local = self.local_feed(feed)
             if local is not None and local.frozen:
                 raise SequenceError(frozen_message(feed), hint=FROZEN_HINT)

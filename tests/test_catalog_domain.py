@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from county_server import catalog as county_catalog
-from sanji_domain import catalog
+from sanji_domain import catalog, catalog_history
 from sanji_domain.errors import NotFoundError, ValidationError
 from sync_protocol import canonical
 
@@ -268,14 +268,16 @@ def test_release_versions_changes_cancellations_and_states(net: Network, tmp_pat
     assert second["version"] == 2 and second["changes"]["changed"] == [codes[1]]
     assert appended(net, seq) == [("catalog.item", codes[1]), ("catalog.release", "2")]  # only that item's entry
     rows = county_catalog.rows(store)
-    release2 = catalog.releases(rows)[1]
+    release2 = catalog_history.releases(rows)[1]
     assert dict(map(tuple, release2["items"])) == {c: (2 if c == codes[1] else 1) for c in codes}
 
-    seq = head(net)
-    third = county_catalog.import_release(store, key, write_json(path, items[:4]), now_ms=4_000)
+    seq = head(net)  # 增量 (the default): the item the file leaves out stays as it is
+    assert county_catalog.import_release(store, key, write_json(path, items[:4]), now_ms=3_500)["version"] is None
+    assert head(net) == seq
+    third = county_catalog.import_release(store, key, write_json(path, items[:4]), now_ms=4_000, mode="全量替换")
     assert third["version"] == 3 and third["changes"]["cancelled"] == [codes[4]] and third["count"] == 5
     assert appended(net, seq) == [("catalog.item", codes[4]), ("catalog.release", "3")]
-    current = catalog.current_items(county_catalog.rows(store))
+    current = catalog_history.current_items(county_catalog.rows(store))
     assert current[codes[4]]["state"] == "取消" and current[codes[4]]["version"] == 3
 
     d = county_catalog.diff_releases(store, 1, 3)
@@ -294,7 +296,7 @@ def test_release_versions_changes_cancellations_and_states(net: Network, tmp_pat
         county_catalog.change_state(store, key, codes[0], "暂停", "again", now_ms=6_500)
     resumed = county_catalog.change_state(store, key, codes[0], "在用", "", now_ms=7_000)
     assert resumed["version"] == 5
-    assert catalog.current_items(county_catalog.rows(store))[codes[0]]["state"] == "在用"
+    assert catalog_history.current_items(county_catalog.rows(store))[codes[0]]["state"] == "在用"
     cancelled = county_catalog.change_state(store, key, codes[2], "取消", "省级清单已取消", now_ms=8_000)
     assert cancelled["changes"]["cancelled"] == [codes[2]]
     with pytest.raises(NotFoundError):
@@ -302,7 +304,7 @@ def test_release_versions_changes_cancellations_and_states(net: Network, tmp_pat
     with pytest.raises(ValidationError, match="原因"):
         county_catalog.change_state(store, key, codes[1], "暂停", " ", now_ms=9_000)
     assert [r["version"] for r in county_catalog.releases(store)] == [1, 2, 3, 4, 5, 6]
-    assert catalog.release_items(county_catalog.rows(store), 4)[codes[0]]["state_reason"] == "政策调整"
+    assert catalog_history.release_items(county_catalog.rows(store), 4)[codes[0]]["state_reason"] == "政策调整"
     with pytest.raises(NotFoundError, match="第 9 版"):
         county_catalog.diff_releases(store, 1, 9)
 
@@ -328,8 +330,12 @@ def test_plan_release_is_pure_and_complete() -> None:
 def test_diff_is_field_level() -> None:
     a = {"T1": {"name": "甲", "promised_days": 10, "version": 1}, "T2": {"name": "乙", "version": 1}}
     b = {"T1": {"name": "甲", "promised_days": 5, "version": 2}, "T3": {"name": "丙", "version": 2}}
-    assert catalog.diff(a, b) == {"added": ["T3"], "removed": ["T2"], "changed": {"T1": {"promised_days": [10, 5]}}}
-    assert catalog.diff(a, a) == {"added": [], "removed": [], "changed": {}}
+    assert catalog_history.diff(a, b) == {
+        "added": ["T3"],
+        "removed": ["T2"],
+        "changed": {"T1": {"promised_days": [10, 5]}},
+    }
+    assert catalog_history.diff(a, a) == {"added": [], "removed": [], "changed": {}}
 
 
 # -- the demo catalog -------------------------------------------------------------------------------
@@ -388,6 +394,7 @@ def test_cli_imports_lists_diffs_and_suspends(tmp_path: Path) -> None:
     assert "已取消事项" in run("catalog", "cancel", items[1]["task_code"], "--reason", "合并")
     listing = run("catalog", "releases")
     assert "暂停" in listing and "政策调整" in listing and listing.count("\n") == 5
+    assert "c.json（增量）" in listing  # an import's release names its mode
     assert [r["version"] for r in json.loads(run("catalog", "releases", "--json"))] == [1, 2, 3, 4]
     text = run("catalog", "diff", "1", "4")
     assert "变更 1 项" in text and "状态: 在用 → 取消" in text

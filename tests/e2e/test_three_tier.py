@@ -38,7 +38,7 @@ def sync_village(c: Cluster, name: str) -> dict:
 def test_catalog_of_200_items_reaches_every_village(three_tier: Cluster) -> None:
     c = three_tier
     path = catalog_file(c.root / "catalog200.json", 200)
-    c.run("county", "catalog", "import", str(path))
+    c.run("county", "catalog", "import", str(path), "--replace", "--yes")  # 全量替换: the demo items go
     with store_of(c, "county") as s:
         county_head = s.vector()["county/*"]
         root = PublicKey.from_hex(s.trust.root_key)
