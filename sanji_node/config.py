@@ -37,6 +37,7 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = 0
     sync_interval_s: int = 60
+    card_scan_interval_s: int = 600  # the county: seconds between scheduled card scans (0: none)
     passphrase_env: str | None = None
     parent_key: str | None = None  # hex, from the county's signed enrolment answer: checks the parent's answers
     extra: dict[str, Any] = field(default_factory=dict)
