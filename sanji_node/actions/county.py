@@ -7,7 +7,7 @@ from datetime import date
 from functools import partial
 from typing import Any
 
-from sanji_domain import commands, views
+from sanji_domain import commands, monitoring, views
 from sanji_domain.commands import Actor, Command
 
 from ..workspace import Workspace, now_ms
@@ -39,6 +39,14 @@ def _card_if_due(case_id: str, day: date, minute: int, at: int) -> Callable[[Any
         return commands.issue_card(conn, actor, case_id, level, reason, now_ms=at)
 
     return build
+
+
+def overdue_overview(ws: Workspace, *, at_ms: int | None = None) -> dict[str, Any]:
+    """电子监察 across the county: open cases overdue or carded, and the totals by township, village, item
+    and clerk, by name (`monitoring.overdue_and_carded`), as of now (the 即办件 rule with the time of day)."""
+    at = now_ms() if at_ms is None else at_ms
+    day, minute = views.to_local_date(at), views.minute_of_day(at)
+    return ws.read(lambda conn: monitoring.overdue_and_carded(conn, today=day, minute=minute))
 
 
 def list_cards(ws: Workspace) -> list[dict[str, Any]]:
