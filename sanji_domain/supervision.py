@@ -30,6 +30,7 @@ from sync_protocol.entries import Entry, Record
 from . import claims, kinds, places
 from .commands import CST, Actor, Command, _text, load_case, stamps, uuid7
 from .errors import NotFoundError, TransitionError, ValidationError
+from .views import to_local_datetime
 
 PENDING, ACKNOWLEDGED = "待签收", "已签收"
 STATES = (PENDING, ACKNOWLEDGED)
@@ -198,8 +199,6 @@ def notices(
 ) -> list[dict[str, Any]]:
     """Every notice held (a township holds only its own), newest first, with names and its state:
     待签收, or 已签收 with who acknowledged it, when and the note (the township's first ack)."""
-    from .views import to_local_datetime  # views imports commands; kept local to stay a leaf
-
     if state is not None and state not in STATES:
         raise ValidationError(f"未知的督办状态 {state!r} (unknown state)", hint="待签收 或 已签收")
     cur = conn.execute(
