@@ -28,15 +28,20 @@ NO_CLERK, WINDOW = "（未记录）", "（乡镇窗口）"
 GROUPS = (("township", "township_name"), ("village", "village_name"), ("item", "item_name"), ("clerk", "clerk"))
 
 
-def _clerks(conn: Any) -> dict[str, str]:
-    """case_id → who accepted it (the newest 受理 event that names someone)."""
+def _clerks(conn: Any, case_ids: list[str]) -> dict[str, str]:
+    """case_id → who accepted it (the newest 受理 event that names someone), for the cases listed only."""
     out: dict[str, str] = {}
-    for case_id, body in conn.execute(
-        "SELECT case_id, body FROM case_events WHERE action = 'accept' AND conflict IS NULL ORDER BY hlc, feed, seq"
-    ):
-        by = orjson.loads(body).get("by")
-        if isinstance(by, str) and by:
-            out[case_id] = by
+    for i in range(0, len(case_ids), 500):
+        chunk = case_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for case_id, body in conn.execute(
+            "SELECT case_id, body FROM case_events WHERE action = 'accept' AND conflict IS NULL "
+            f"AND case_id IN ({marks}) ORDER BY hlc, feed, seq",
+            chunk,
+        ):
+            by = orjson.loads(body).get("by")
+            if isinstance(by, str) and by:
+                out[case_id] = by
     return out
 
 
@@ -48,7 +53,6 @@ def overdue_and_carded(conn: Any, *, today: date, minute: int | None = None, tz:
     for case_id, level in conn.execute("SELECT case_id, level FROM cards WHERE revoked_ms IS NULL"):
         cards[case_id].add(level)
     known = places.names(conn)
-    clerks = _clerks(conn)
     marks = ",".join("?" * len(OPEN_STATES))
     cur = conn.execute(
         "SELECT c.*, l.pauses AS linked_pauses, l.state AS linked_state FROM cases c "
@@ -72,7 +76,7 @@ def overdue_and_carded(conn: Any, *, today: date, minute: int | None = None, tz:
                 "township_name": places.label(known, row["township"]),
                 "village_name": places.label(known, row["village"]) or WINDOW,
                 "item_name": row["item_name"] or row["item_code"],
-                "clerk": clerks.get(row["case_id"], NO_CLERK),
+                "clerk": NO_CLERK,
                 "state_label": STATE_LABELS.get(row["state"], row["state"]),
                 "clock": clock.label,
                 "promise_date": clock.promise.isoformat() if clock.promise else None,
@@ -82,6 +86,9 @@ def overdue_and_carded(conn: Any, *, today: date, minute: int | None = None, tz:
                 "card": top,
             }
         )
+    clerks = _clerks(conn, [r["case_id"] for r in rows])
+    for r in rows:
+        r["clerk"] = clerks.get(r["case_id"], NO_CLERK)
     rows.sort(key=lambda r: (r["remaining_days"] if r["remaining_days"] is not None else 0, r["case_no"] or ""))
     return {"rows": rows, "totals": _totals(rows), "all": _count(rows)}
 
