@@ -174,7 +174,10 @@ def sync_once(
                 # done, or a page that moved nothing (e.g. all quarantined): stop rather than loop
                 break
         if found_here - set(report.forked):
-            _push_branch(store, client, report, sorted(found_here - set(report.forked)), node_id, parent_id, directory)
+            _push_branch(
+                store, client, report, sorted(found_here - set(report.forked)), node_id, parent_id, directory,
+                max_page_bytes,
+            )  # fmt: skip
     report.stranded = sum(branch.stranded(store, node_id).values())
     report.requests = client.requests - start_requests
     report.elapsed_s = round(time.perf_counter() - started, 4)
@@ -193,12 +196,17 @@ def _push_branch(
     node_id: str,
     parent_id: str,
     directory: Directory,
+    max_page_bytes: int = 1024 * 1024,
 ) -> None:
     """Send our branch of forked own feeds from the last seq the parent holds with our hash, so the parent
     records the fork (both histories, the feed frozen there) as it does when the fork shows at push."""
     marks = branch.held_marks(store, node_id)
     theirs = {f: (marks.get(f, 0), b"") for f in feeds}
-    pages = store.plan(theirs, lambda f: f in theirs and routing.may_push(node_id, parent_id, f, directory))
+    pages = store.plan(
+        theirs,
+        lambda f: f in theirs and routing.may_push(node_id, parent_id, f, directory),
+        max_page_bytes=max_page_bytes,
+    )
     for page in pages:
         pushed = client.push(encode_page([store.read_batch(r) for r in page]))
         report.pushed_batches += len(page)

@@ -38,6 +38,7 @@ _unpack_from = _U32.unpack_from
 _META_FIELDS = frozenset({"feed", "prev", "seq", "v"})
 ENTRY_OVERHEAD = 15  # framing bytes per entry besides kind, key and body
 BATCH_OVERHEAD = 1024  # bound on a batch's framing, meta and signed head, and its length prefix in a page
+PAGE_OVERHEAD = 8  # a page's magic and batch count
 
 
 WireEntry = tuple[int, str, str, bytes]  # hlc, kind, key, body

@@ -1,6 +1,9 @@
 """Signed feed heads (docs/protocol.md §3).
 
-After each local commit the author signs `(county, feed, seq, hash)`:
+After each local commit the author signs `(county, feed, seq, hash)`, and
+also inside a commit wherever `head_positions` says (a head at least every
+`HEAD_SPAN_BYTES` of entry wire bytes), so that no run between two heads, hence
+no batch and no page, must be larger than that:
 
     message = b"sanji/head/v1\\n" ‖ canonical {"county","feed","hash","seq","v"}
     wire    = canonical {"county","feed","hash","seq","sig","v"}
@@ -11,6 +14,7 @@ signed structure, or for a head in another county.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import canonical
@@ -21,6 +25,8 @@ from .keys import PublicKey, SigningKey, signature_from_hex
 from .limits import DEFAULT_LIMITS, Limits
 
 HEAD_VERSION = 1
+HEAD_SPAN_BYTES = 16 * 1024
+"""An author signs a head before the entries since its last head in a commit pass this many wire bytes (§3.4)."""
 HEAD_TAG = b"sanji/head/v1\n"
 _FIELDS = frozenset({"county", "feed", "hash", "seq", "sig", "v"})
 
@@ -79,3 +85,25 @@ def decode_head(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SignedHead:
     except ProtocolError as e:
         raise VerificationError(f"signed head signature is malformed: {e.message}") from e
     return SignedHead(d["county"], d["feed"], d["seq"], digest, sig)
+
+
+def head_positions(sizes: Sequence[int], span: int = HEAD_SPAN_BYTES) -> list[int]:
+    """Where an author signs heads in one commit: the 0-based indexes of the entries a head follows.
+
+    `sizes` are the wire sizes of the commit's entries (`batches.entry_wire_size`:
+    15 + kind + key + body bytes). Greedy, in order: before adding an entry that
+    would take the run since the last head past `span` (while that run is not
+    empty), a head is signed at the entry before it; the last entry always gets
+    one. Every run between two heads is then at most `span` bytes, or one single
+    entry larger than that.
+    """
+    out: list[int] = []
+    run = 0
+    for i, n in enumerate(sizes):
+        if run and run + n > span:
+            out.append(i - 1)
+            run = 0
+        run += n
+    if sizes:
+        out.append(len(sizes) - 1)
+    return out

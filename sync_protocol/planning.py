@@ -87,9 +87,10 @@ def cut_range(rng: Range, commits: Sequence[tuple[int, int]], max_bytes: int, ma
 
     `commits` lists, in order, each signed head seq inside (rng.start-1, rng.end]
     with the bytes of the entries since the previous one. A batch holds whole
-    commits up to `max_bytes` and `max_entries`; a single commit larger than
-    `max_bytes` travels alone (authors never write a commit of more than
-    `max_entries` entries, see `Store.append`).
+    runs between heads up to `max_bytes` and `max_entries`; a single run larger
+    than `max_bytes` travels alone (authors sign a head at least every
+    `heads.HEAD_SPAN_BYTES` inside a commit, and never write a commit of more
+    than `max_entries` entries, see `Store.append`).
     """
     out: list[Range] = []
     start, size, last = rng.start, 0, rng.start - 1

@@ -37,14 +37,14 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from . import files
-from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
+from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, PAGE_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
 from .errors import AuthorizationError, BundleError, ProtocolError, SequenceError, StoreError, SyncError
 from .evidence import KIND_FORK_EVIDENCE, Part, check_fork, check_part
 from .feeds import check_node_id, feed_of
 from .forks import KIND_FORK_RESOLVE, check_resolution
-from .heads import SignedHead, decode_head, sign_head
+from .heads import SignedHead, decode_head, head_positions, sign_head
 from .keys import PublicKey, SigningKey
 from .limits import DEFAULT_LIMITS, Limits
 from .membership import PROTOCOL_KINDS, Directory
@@ -477,7 +477,7 @@ class Store:
                 f"the database is busy or read-only: {e}", hint="retry; if it persists, check the disk"
             ) from e
 
-    def _write_entries(self, feed: str, entries: Sequence[Entry], head: SignedHead | None) -> None:
+    def _write_entries(self, feed: str, entries: Sequence[Entry], heads: Sequence[SignedHead]) -> None:
         seal = self.seal
         if seal is None:
             rows = [(feed, e.seq, e.hash, e.hlc, e.kind, e.key, e.body) for e in entries]
@@ -495,8 +495,10 @@ class Store:
             "ON CONFLICT (feed) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             (feed, last.seq, last.hash),
         )
-        if head is not None and head.seq == last.seq:
-            self.conn.execute("INSERT INTO heads (feed, seq, head) VALUES (?, ?, ?)", (feed, head.seq, head.encode()))
+        # an author's heads inside its commit, or the head of a received batch if its last entry was accepted
+        held = [(feed, h.seq, h.encode()) for h in heads if entries[0].seq <= h.seq <= last.seq]
+        if held:
+            self.conn.executemany("INSERT INTO heads (feed, seq, head) VALUES (?, ?, ?)", held)
         self._fold_protocol(feed, entries)
         if self.fold is not None:
             self.fold(self.db, list(entries))
@@ -691,7 +693,11 @@ class Store:
         )
 
     def append(self, key: SigningKey, feed: str, records: Iterable[Record]) -> tuple[list[Entry], SignedHead]:
-        """Author new entries on one of this node's own feeds and sign the head."""
+        """Author new entries on one of this node's own feeds and sign the head.
+
+        A large commit gets heads inside it too (`head_positions`, §3.4), so that
+        no run between two heads is more than `HEAD_SPAN_BYTES`; returns the last.
+        """
         recs = list(records)
         if not recs:
             raise ProtocolError("nothing to append")
@@ -734,19 +740,21 @@ class Store:
             entries = make_entries(
                 county, feed, local.seq if local else 0, local.hash if local else None, recs, limits=self.limits
             )
-            size = sum(entry_wire_size(e.kind, e.key, e.body) for e in entries) + BATCH_OVERHEAD
+            sizes = [entry_wire_size(e.kind, e.key, e.body) for e in entries]
+            size = sum(sizes) + BATCH_OVERHEAD
             if size > self.limits.max_batch_bytes:
                 raise ProtocolError(
                     f"one commit may hold at most {self.limits.max_batch_bytes} bytes, not {size}",
                     hint="append in several commits",
                 )
-            head = sign_head(key, county, feed, entries[-1].seq, entries[-1].hash)
-            self._write_entries(feed, entries, head)
+            # heads inside the commit too (§3.4), so that a page can end there however large the commit
+            heads = [sign_head(key, county, feed, entries[i].seq, entries[i].hash) for i in head_positions(sizes)]
+            self._write_entries(feed, entries, heads)
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
             raise
-        return entries, head
+        return entries, heads[-1]
 
     def receive(self, batch: bytes) -> Verdict:
         """Verify one batch and apply what is new, all in one transaction."""
@@ -789,7 +797,7 @@ class Store:
                     for e in o.entries:
                         if e.value is None:  # checked in a worker: proven canonical, decode once more here
                             e.value = orjson.loads(e.body)
-                self._write_entries(o.feed, o.entries, verdict.head)
+                self._write_entries(o.feed, o.entries, [verdict.head] if verdict.head else [])
             elif o.status is Status.QUARANTINED:
                 digest = hashlib.sha256(batch).digest()
                 self.conn.execute(
@@ -929,7 +937,13 @@ class Store:
         max_batch_bytes: int = 1 << 20,
         max_page_bytes: int = 4 << 20,
     ) -> list[list[Range]]:
-        """Pages of batches the peer with vector `theirs` lacks and should hold."""
+        """Pages of batches the peer with vector `theirs` lacks and should hold.
+
+        A batch is sized as its entries' wire bytes plus `BATCH_OVERHEAD`, and
+        a page as the sum of its batches (plus `PAGE_OVERHEAD`), so neither
+        passes its bound unless one run between two held heads alone is larger (§9.4).
+        """
+        target = max(1, min(max_batch_bytes, max_page_bytes - PAGE_OVERHEAD) - BATCH_OVERHEAD)
         sized: list[tuple[Range, int]] = []
         for rng in plan_ranges(self.vector(), theirs, wanted):
             commits = self.commits(rng)
@@ -937,9 +951,9 @@ class Store:
                 continue
             rng = Range(rng.feed, rng.start, commits[-1][0])  # end at the last signed head held
             sizes = dict(commits)
-            for b in cut_range(rng, commits, max_batch_bytes, self.limits.max_entries_per_batch):
+            for b in cut_range(rng, commits, target, self.limits.max_entries_per_batch):
                 sized.append((b, BATCH_OVERHEAD + sum(n for s, n in sizes.items() if b.start <= s <= b.end)))
-        return paginate(sized, max_page_bytes, self.limits.max_batches_per_page)
+        return paginate(sized, max_page_bytes - PAGE_OVERHEAD, self.limits.max_batches_per_page)
 
     # -- bundles -------------------------------------------------------------
     def export_bundle(

@@ -31,7 +31,7 @@ from sync_protocol.entries import Record, encode_header, entry_hash, genesis_has
 from sync_protocol.errors import AnswerVerificationError, AuthorizationError, ProtocolError, SyncError
 from sync_protocol.evidence import check_fork, check_part
 from sync_protocol.forks import KIND_FORK_RESOLVE, check_resolution
-from sync_protocol.heads import SignedHead, decode_head, sign_head, signing_message
+from sync_protocol.heads import HEAD_SPAN_BYTES, SignedHead, decode_head, head_positions, sign_head, signing_message
 from sync_protocol.keys import PublicKey, SigningKey
 from sync_protocol.membership import Directory
 from sync_protocol.planning import digest, vector_from_wire
@@ -88,7 +88,8 @@ def test_every_vector_is_described() -> None:
     groups = [GOLDEN[k] for k in ("keys", "canonical", "canonical_rejects", "genesis", "heads", "vector_digests")]
     for group in groups:
         assert group and all(isinstance(v.get("description"), str) and v["description"] for v in group)
-    for k in ("membership", "entries", "batch", "page", "bundle", "signed_request", "signed_answers", "enrol_answer"):
+    for k in ("membership", "entries", "batch", "page", "bundle", "signed_request", "signed_answers", "enrol_answer",
+              "head_positions"):  # fmt: skip
         assert GOLDEN[k]["description"]
 
 
@@ -534,3 +535,10 @@ def test_enrol_answer() -> None:
     answers.verify_enrol_answer(answer, root, v["token_id"], answer["pubkey"])
     with pytest.raises(AnswerVerificationError):
         answers.verify_enrol_answer({**answer, "parent": "t2"}, root, v["token_id"], answer["pubkey"])
+
+
+def test_head_positions_inside_a_commit() -> None:
+    """Where an author signs heads inside a commit (§3.4): the pinned span and positions."""
+    vec = GOLDEN["head_positions"]
+    assert vec["span"] == HEAD_SPAN_BYTES == 16_384
+    assert head_positions(vec["sizes"], vec["span"]) == vec["positions"] == [2, 3, 4, 5, 6, 7, 8]

@@ -33,7 +33,7 @@ from sync_protocol.bundle import BundleWriter
 from sync_protocol.entries import ENTRY_TAG, GENESIS_TAG, Record, genesis_hash, make_entries
 from sync_protocol.evidence import evidence_bodies
 from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
-from sync_protocol.heads import HEAD_TAG, sign_head, signing_message
+from sync_protocol.heads import HEAD_SPAN_BYTES, HEAD_TAG, head_positions, sign_head, signing_message
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import KIND_MEMBER, KIND_NAME
 from sync_protocol.planning import VECTOR_TAG, digest, vector_to_wire
@@ -611,6 +611,20 @@ def _requests_and_answers(
         "token_id": TOKEN_ID,
         "answer": signed,
         "signing_message_hex": answers.enrol_answer_message(answer, TOKEN_ID).hex(),
+    }
+
+    # -- heads inside a commit ---------------------------------------------------------
+    sizes = [6000, 6000, 4384, 1, 20000, 100, 16384, 16385, 50]
+    out["head_positions"] = {
+        "description": (
+            "Where an author signs heads inside one commit (protocol.md §3.4), for entries of these wire sizes "
+            "(15 + kind + key + body bytes each): walking the entries in order with run = the bytes since the "
+            "last head, before adding one of size n, if run > 0 and run + n > span, a head follows the entry "
+            "before it (run = 0); the last entry always gets one. 'positions' are 0-based entry indexes."
+        ),
+        "span": HEAD_SPAN_BYTES,
+        "sizes": sizes,
+        "positions": head_positions(sizes, HEAD_SPAN_BYTES),
     }
     return out
 
