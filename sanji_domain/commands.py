@@ -617,23 +617,39 @@ def case_feed(conn: Any, root: str, ref: str) -> str:
 
 
 def issue_card(conn: Any, actor: Actor, ref: str, level: str, reason: str, *, now_ms: int) -> Command:
+    cmd = issue_cards(conn, actor, [(ref, level, reason)], now_ms=now_ms)
+    return Command(cmd.feed, cmd.records, cmd.result["cards"][0])
+
+
+def issue_cards(conn: Any, actor: Actor, cards: list[tuple[str, str, str]], *, now_ms: int) -> Command:
+    """(case, level, reason) cards on cases whose county records share one feed: one commit."""
     if actor.role != COUNTY:
         raise TransitionError("红黄牌由县级电子监察发出 (county only)")
-    if level not in ("预警", "黄牌", "红牌"):
-        raise ValidationError("牌级须为 预警、黄牌 或 红牌 (the level is 预警, 黄牌 or 红牌)")
-    case = load_case(conn, ref)
-    feed = f"{actor.root}/{case['village'] or case['township']}"
-    cid = uuid7(now_ms)
-    body = {
-        "at_ms": now_ms,
-        "by": actor.person or actor.node,
-        "case_id": case["case_id"],
-        "card_id": cid,
-        "level": level,
-        "reason": _text(reason, "原因", required=True),
-    }
-    (hlc,) = stamps(conn, feed, now_ms, 1)
-    return Command(feed, [Record(kinds.CARD_ISSUE, cid, body, hlc)], body)
+    if not cards:
+        raise ValidationError("没有要发的牌 (no card given)")
+    bodies, feed = [], None
+    for ref, level, reason in cards:
+        if level not in ("预警", "黄牌", "红牌"):
+            raise ValidationError("牌级须为 预警、黄牌 或 红牌 (the level is 预警, 黄牌 or 红牌)")
+        case = load_case(conn, ref)
+        case_feed_ = f"{actor.root}/{case['village'] or case['township']}"
+        if feed not in (None, case_feed_):
+            raise ValidationError(f"一次只能给同一 feed 的办件发牌 ({case_feed_} is not {feed})")
+        feed = case_feed_
+        bodies.append(
+            {
+                "at_ms": now_ms,
+                "by": actor.person or actor.node,
+                "case_id": case["case_id"],
+                "card_id": uuid7(now_ms),
+                "level": level,
+                "reason": _text(reason, "原因", required=True),
+            }
+        )
+    assert feed is not None
+    hlcs = stamps(conn, feed, now_ms, len(bodies))
+    records = [Record(kinds.CARD_ISSUE, b["card_id"], b, hlc) for b, hlc in zip(bodies, hlcs, strict=True)]
+    return Command(feed, records, {"cards": bodies})
 
 
 def revoke_card(conn: Any, actor: Actor, card_id: str, reason: str, *, now_ms: int) -> Command:

@@ -755,10 +755,15 @@ CARD_LEVELS = (EARLY_WARNING, YELLOW_CARD, RED_CARD)
 
 
 def cards_due(
-    conn: Any, *, today: date, minute: int | None = None, case_id: str | None = None, tz: tzinfo = CST
+    conn: Any,
+    *,
+    today: date,
+    minute: int | None = None,
+    case_ids: Sequence[str] | None = None,
+    tz: tzinfo = CST,
 ) -> list[tuple[str, str, str]]:
     """电子监察: (case_id, 预警/黄牌/红牌, reason) for each open, running case at a card threshold without that
-    card yet (only `case_id`'s, if given).
+    card yet (only those of `case_ids`, if given: at most a few hundred).
 
     A 红牌 is due once the promise date has passed; a 黄牌 when at most `yellow_days` working days are left;
     a 预警 when at most `warn_days` are. A paused case (补正, 挂起, 特别程序) is not carded while its clock
@@ -775,8 +780,8 @@ def cards_due(
             "SELECT c.*, l.pauses AS linked_pauses, l.state AS linked_state FROM cases c "
             "LEFT JOIN cases l ON l.case_id = c.linked_case_id "
             "WHERE c.origin_case_id IS NULL AND c.accepted_ms IS NOT NULL AND c.completed_ms IS NULL"
-            + (" AND c.case_id = ?" if case_id is not None else ""),
-            () if case_id is None else (case_id,),
+            + ("" if case_ids is None else f" AND c.case_id IN ({','.join('?' * len(case_ids))})"),
+            () if case_ids is None else list(case_ids),
         )
     )
     due = []

@@ -199,9 +199,9 @@ def test_a_stale_decision_writes_nothing(quick_world: tuple[World, CountyNode]) 
         stale = a.read(lambda conn: views.cards_due(conn, today=views.to_local_date(when), minute=minute(9)))
         assert [c for c, _, _ in stale] == [q]
         assert len(scan_cards(b, at_ms=when)) == 1
-        from sanji_node.actions.county import _card_if_due
+        from sanji_node.actions.county import _cards_if_due
 
-        assert a.write_if("county/v1", _card_if_due(q, views.to_local_date(when), minute(9), when)) is None
+        assert a.write_if("county/v1", _cards_if_due([q], views.to_local_date(when), minute(9), when)) is None
     assert card_entries(w) == [(q, "红牌")]
 
 
