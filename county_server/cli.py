@@ -21,6 +21,7 @@ from sanji_node.bundles import accepted, finish_import, write_bundle
 from sanji_node.cli import Program, data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
 from sanji_node.domain_cli import add_domain_commands
+from sanji_node.scheduler import PeriodicJob
 from sanji_node.serving import serve as serve_app
 from sync_protocol import files, routing
 from sync_protocol.entries import Record
@@ -31,7 +32,7 @@ from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_NAME, KIND_REVOKE
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify_pool import VerifyPool
 
-from . import catalog, receipts, tokens
+from . import card_scan, catalog, receipts, tokens
 from .app import create_app, open_county_store
 from .calendar_cli import calendar
 
@@ -109,28 +110,40 @@ def init(
 @click.option("--host", default=None, help="address to listen on (default: from init, 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="port (0 picks a free one; default: from init)")
 @click.option("--workers", type=int, default=0, help="verification worker processes (0: none, verify in the server)")
+@click.option(
+    "--card-scan-interval",
+    type=click.IntRange(min=0),
+    default=None,
+    help="seconds between scheduled card scans (电子监察; 0: none; default: from node.json, 600)",
+)
 @handle_errors
-def serve(data_dir: str, host: str | None, port: int | None, workers: int) -> None:
+def serve(data_dir: str, host: str | None, port: int | None, workers: int, card_scan_interval: int | None) -> None:
     data = DataDir(data_dir)
     config = data.load()
     pool = VerifyPool(workers) if workers else None
     app = create_app(data_dir, pool=pool)
+    interval = config.card_scan_interval_s if card_scan_interval is None else card_scan_interval
+    scan = card_scan.job(lambda: load_county(data_dir), interval) if interval > 0 else None
     serve_app(
         app,
         data,
         host=host or config.host,
         port=config.port if port is None else port,
-        on_start=lambda url: _started(app, f"县级节点 {config.node_id} 正在服务 listening on {url}"),
-        on_stop=lambda: _stop_serving(app, pool),
+        on_start=lambda url: _started(app, f"县级节点 {config.node_id} 正在服务 listening on {url}", scan),
+        on_stop=lambda: _stop_serving(app, pool, scan),
     )
 
 
-def _started(app: Any, message: str) -> None:
+def _started(app: Any, message: str, scan: PeriodicJob | None) -> None:
     click.echo(message)
     app.extensions["sanji_numbering"].poke()  # number what arrived while the server was down (bundles)
+    if scan is not None:
+        scan.start(first_delay_s=scan.interval_s)
 
 
-def _stop_serving(app: Any, pool: VerifyPool | None) -> None:
+def _stop_serving(app: Any, pool: VerifyPool | None, scan: PeriodicJob | None) -> None:
+    if scan is not None:
+        scan.stop()
     app.extensions["sanji_numbering"].stop()
     if pool is not None:
         pool.close()

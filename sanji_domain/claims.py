@@ -16,6 +16,8 @@ otherwise is kept (it is signed and part of its feed), recorded in
 | evaluation.new       | village or township, its own `A/up`          | `channel`, `target_type` (代办点: a village itself; 窗口: a township), `target_name` of a 代办点, `evaluation_id` = key, the case (the author's own) |
 | rectification.step   | the evaluation's township (`T/up`) or the county | (the evaluation's township, from the evaluation)   |
 | roster.duty          | village, its own `V/up`                      | key = `<village>:<day>`                              |
+| supervision.notice   | county, `<root>/<T>` for a township T        | `township` = T (sanji_domain.supervision)             |
+| supervision.ack      | township, its own `T/up`                     | the notice it names is addressed to the author        |
 
 A case id belongs to one `case.new`. When two name the same id, the **owner**
 is the claim that comes first in the order (village before township, then

@@ -610,24 +610,46 @@ def duty(conn: Any, actor: Actor, day: str, agent: str, substitute: str | None, 
     return Command(feed, [Record(kinds.ROSTER, f"{actor.node}:{day}", body, hlc)], body)
 
 
+def case_feed(conn: Any, root: str, ref: str) -> str:
+    """The county feed a case's county records travel in: `<root>/<village>`, or `<root>/<township>`."""
+    case = load_case(conn, ref)
+    return f"{root}/{case['village'] or case['township']}"
+
+
 def issue_card(conn: Any, actor: Actor, ref: str, level: str, reason: str, *, now_ms: int) -> Command:
+    cmd = issue_cards(conn, actor, [(ref, level, reason)], now_ms=now_ms)
+    return Command(cmd.feed, cmd.records, cmd.result["cards"][0])
+
+
+def issue_cards(conn: Any, actor: Actor, cards: list[tuple[str, str, str]], *, now_ms: int) -> Command:
+    """(case, level, reason) cards on cases whose county records share one feed: one commit."""
     if actor.role != COUNTY:
         raise TransitionError("红黄牌由县级电子监察发出 (county only)")
-    if level not in ("黄牌", "红牌"):
-        raise ValidationError("牌级须为 黄牌 或 红牌")
-    case = load_case(conn, ref)
-    feed = f"{actor.root}/{case['village'] or case['township']}"
-    cid = uuid7(now_ms)
-    body = {
-        "at_ms": now_ms,
-        "by": actor.person or actor.node,
-        "case_id": case["case_id"],
-        "card_id": cid,
-        "level": level,
-        "reason": _text(reason, "原因", required=True),
-    }
-    (hlc,) = stamps(conn, feed, now_ms, 1)
-    return Command(feed, [Record(kinds.CARD_ISSUE, cid, body, hlc)], body)
+    if not cards:
+        raise ValidationError("没有要发的牌 (no card given)")
+    bodies, feed = [], None
+    for ref, level, reason in cards:
+        if level not in ("预警", "黄牌", "红牌"):
+            raise ValidationError("牌级须为 预警、黄牌 或 红牌 (the level is 预警, 黄牌 or 红牌)")
+        case = load_case(conn, ref)
+        case_feed_ = f"{actor.root}/{case['village'] or case['township']}"
+        if feed not in (None, case_feed_):
+            raise ValidationError(f"一次只能给同一 feed 的办件发牌 ({case_feed_} is not {feed})")
+        feed = case_feed_
+        bodies.append(
+            {
+                "at_ms": now_ms,
+                "by": actor.person or actor.node,
+                "case_id": case["case_id"],
+                "card_id": uuid7(now_ms),
+                "level": level,
+                "reason": _text(reason, "原因", required=True),
+            }
+        )
+    assert feed is not None
+    hlcs = stamps(conn, feed, now_ms, len(bodies))
+    records = [Record(kinds.CARD_ISSUE, b["card_id"], b, hlc) for b, hlc in zip(bodies, hlcs, strict=True)]
+    return Command(feed, records, {"cards": bodies})
 
 
 def revoke_card(conn: Any, actor: Actor, card_id: str, reason: str, *, now_ms: int) -> Command:
@@ -658,6 +680,7 @@ SETTINGS = {
     "rectify_days": (kinds.DEFAULT_RECTIFY_DAYS, 1, 60, "差评整改期限 (工作日)"),
     "pii_purge_days": (30, 0, 3650, "县级回执后多少天清除村端个人信息 (0 = 立即)"),
     "pii_purge": (1, 0, 1, "是否清除村端个人信息 (1 是, 0 否)"),
+    "day_end": (1730, 1, 2400, "工作日下班时间 (HHMM, 如 1730): 即办件当天此时仍未办结才发牌"),
 }
 
 
@@ -669,6 +692,8 @@ def setting(conn: Any, actor: Actor, name: str, value: int, *, now_ms: int) -> C
     _default, lo, hi, label = SETTINGS[name]
     if type(value) is not int or not lo <= value <= hi:
         raise ValidationError(f"{label} 须为 {lo}–{hi} 的整数")
+    if name == "day_end" and value % 100 >= 60:
+        raise ValidationError(f"下班时间 {value} 不是有效的 HHMM 时刻 (not a time of day)", hint="例如 1730 表示 17:30")
     feed = f"{actor.root}/*"
     (hlc,) = stamps(conn, feed, now_ms, 1)
     return Command(feed, [Record(kinds.SETTING, name, {"name": name, "value": value}, hlc)], {name: value})

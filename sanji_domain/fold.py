@@ -138,6 +138,14 @@ class DomainFold:
                 [(_author(e.feed), e.value["day"], e.value["agent"], e.value.get("substitute"), e.hlc) for e in days],
             )
 
+        if kinds.SUPERVISION_NOTICE in by_kind or kinds.SUPERVISION_ACK in by_kind:
+            from . import supervision  # it builds commands, which import this module
+
+            if kinds.SUPERVISION_NOTICE in by_kind:
+                _reject(conn, supervision.fold_notices(conn, by_kind[kinds.SUPERVISION_NOTICE], places))
+            if kinds.SUPERVISION_ACK in by_kind:
+                _reject(conn, supervision.fold_acks(conn, by_kind[kinds.SUPERVISION_ACK], places))
+
         if kinds.NODE_CONTACT in by_kind:  # after membership: a report is checked against the tree
             _reject(conn, contacts.fold_contacts(conn, by_kind[kinds.NODE_CONTACT]))
 
@@ -503,6 +511,8 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     kinds.CARD_REVOKE: {"reason": _STR, "at_ms": _INT},
     kinds.ROSTER: {"day": _STR, "agent": _STR},
     kinds.NODE_CONTACT: {"node": _STR, **dict.fromkeys(contacts.FIELDS, _INT)},
+    kinds.SUPERVISION_NOTICE: {"township": _STR, "reason": _STR, "at_ms": _INT},
+    kinds.SUPERVISION_ACK: {"at_ms": _INT},
 }
 _COUNTY_ONLY = frozenset(
     {
@@ -516,6 +526,7 @@ _COUNTY_ONLY = frozenset(
         kinds.CASE_NUMBER,
         kinds.CARD_ISSUE,
         kinds.CARD_REVOKE,
+        kinds.SUPERVISION_NOTICE,
     }
 )
 

@@ -13,6 +13,8 @@
 | rectification.step    | evaluation_id   | township `T/up`; county `county/T` (the evaluation's township)         |
 | card.issue / .revoke  | card_id         | county, the case's county feed `county/V` or `county/T` (电子监察)      |
 | roster.duty           | village:day     | village `V/up` (值班表)                                                |
+| supervision.notice    | notice_id       | county, `county/T` to the township concerned (督办)                    |
+| supervision.ack       | notice_id       | the notice's township, its own `T/up` (签收; sanji_domain.supervision)   |
 | node.contact          | village node id | township `T/up`, only about its own villages (sanji_domain.contacts)   |
 
 The fold takes the place an entry speaks for from its feed's author and the
@@ -36,6 +38,8 @@ CARD_ISSUE = "card.issue"
 CARD_REVOKE = "card.revoke"
 ROSTER = "roster.duty"
 NODE_CONTACT = "node.contact"
+SUPERVISION_NOTICE = "supervision.notice"
+SUPERVISION_ACK = "supervision.ack"
 
 BAD_LEVEL_MAX = 2  # 不满意 2 and 非常不满意 1 are 差评
 DEFAULT_RECTIFY_DAYS = 5

@@ -26,6 +26,8 @@ KIND_LABELS = {
     kinds.NODE_CONTACT: "联络报告",
     kinds.CARD_ISSUE: "发牌",
     kinds.CARD_REVOKE: "撤牌",
+    kinds.SUPERVISION_NOTICE: "督办",
+    kinds.SUPERVISION_ACK: "督办签收",
     "sync.receipt": "县级回执",
 }
 

@@ -29,6 +29,8 @@ TABLES = (
     "roster",
     "fold_rejects",
     "node_contacts",
+    "supervision_notices",
+    "supervision_acks",
 )
 
 
@@ -141,3 +143,19 @@ def m005_claims(db: sqlite_utils.Database) -> None:
         "AND e.kind = 'evaluation.new' AND e.key = evaluations.evaluation_id)"
     )
     db.execute("UPDATE evaluations SET feed = NULL WHERE seq IS NULL")
+
+
+@domain_migrations()
+def m006_supervision(db: sqlite_utils.Database) -> None:
+    # 督办: the county's notices to a township and the township's acknowledgements (sanji_domain.supervision)
+    db.execute(
+        "CREATE TABLE supervision_notices (notice_id TEXT PRIMARY KEY, township TEXT NOT NULL, case_id TEXT, "
+        "window TEXT, reason TEXT NOT NULL, issued_ms INTEGER NOT NULL, issued_by TEXT, feed TEXT NOT NULL, "
+        "seq INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX supervision_notices_township ON supervision_notices (township)")
+    db.execute(
+        "CREATE TABLE supervision_acks (feed TEXT NOT NULL, seq INTEGER NOT NULL, notice_id TEXT NOT NULL, "
+        "author TEXT NOT NULL, acked_ms INTEGER NOT NULL, acked_by TEXT, note TEXT, PRIMARY KEY (feed, seq))"
+    )
+    db.execute("CREATE INDEX supervision_acks_notice ON supervision_acks (notice_id)")

@@ -50,6 +50,9 @@ from .states import (
     WITHDRAWN,
 )
 from .workdays import (
+    DAY_END_MINUTE,
+    EARLY_WARNING,
+    NORMAL_WARNING,
     RED_CARD,
     YELLOW_CARD,
     ClockSettings,
@@ -57,6 +60,7 @@ from .workdays import (
     WorkCalendar,
     calendar_from_rows,
     elapsed_workdays,
+    instant_grace,
     parse_day,
     promise_date,
     remaining_workdays,
@@ -170,7 +174,21 @@ def clock_settings(conn: Any) -> ClockSettings:
     """
     s = settings(conn)
     warn, yellow = int(s["warn_days"]), int(s["yellow_days"])
-    return ClockSettings(warn_days=max(warn, yellow), yellow_days=yellow)
+    return ClockSettings(warn_days=max(warn, yellow), yellow_days=yellow, day_end=hhmm_minutes(s["day_end"]))
+
+
+def hhmm_minutes(value: Any) -> int:
+    """A `day_end` setting (HHMM, e.g. 1730) as minutes after midnight; the default for a value that is not."""
+    hours, minutes = divmod(value, 100) if type(value) is int else (-1, -1)
+    if 0 <= hours <= 24 and 0 <= minutes < 60 and 0 < hours * 60 + minutes <= 24 * 60:
+        return hours * 60 + minutes
+    return DAY_END_MINUTE
+
+
+def minute_of_day(ms: int, tz: tzinfo = CST) -> int:
+    """Minutes after midnight, in `tz`, of an instant in ms since the epoch."""
+    t = to_local_datetime(ms, tz)
+    return t.hour * 60 + t.minute
 
 
 # --- clocks ------------------------------------------------------------------------------------------------
@@ -217,8 +235,20 @@ def _pauses(raw: Any, tz: tzinfo) -> list[Pause]:
     return out
 
 
-def clock_of(row: dict[str, Any], cal: WorkCalendar, cs: ClockSettings, today: date, *, tz: tzinfo = CST) -> CaseClock:
-    """The clock of a case row (`cases` columns; `linked_pauses`/`linked_state` if the query joined them)."""
+def clock_of(
+    row: dict[str, Any],
+    cal: WorkCalendar,
+    cs: ClockSettings,
+    today: date,
+    *,
+    tz: tzinfo = CST,
+    minute: int | None = None,
+) -> CaseClock:
+    """The clock of a case row (`cases` columns; `linked_pauses`/`linked_state` if the query joined them).
+
+    `minute` (minutes after midnight of now, China time), when given, applies the 即办件 rule: on its
+    acceptance day, before the working day ends, a 即办件 reads 正常 (`workdays.instant_grace`). Without
+    it the clock is judged by the date alone (a 即办件 reads 黄牌 all its acceptance day)."""
     if row.get("accepted_ms") is None:
         return CaseClock(NOT_ACCEPTED_YET)
     accepted = to_local_date(row["accepted_ms"], tz)
@@ -236,6 +266,10 @@ def clock_of(row: dict[str, Any], cal: WorkCalendar, cs: ClockSettings, today: d
         return CaseClock(ENDED, accepted, promise, elapsed=elapsed_workdays(accepted, closed, pauses, cal))
     paused = row["state"] in PAUSED_STATES or row.get("linked_state") in PAUSED_STATES
     warning = warning_level(today, promise, cal, cs)
+    if minute is not None and instant_grace(
+        accepted, minute_of_day(row["accepted_ms"], tz), int(row.get("promised_days") or 0), today, minute, cs.day_end
+    ):
+        warning = NORMAL_WARNING
     return CaseClock(
         PAUSED if paused else warning,
         accepted,
@@ -717,11 +751,24 @@ def rectifications(
     return out
 
 
-def cards_due(conn: Any, *, today: date, tz: tzinfo = CST) -> list[tuple[str, str, str]]:
-    """电子监察: (case_id, 黄牌/红牌, reason) for each open, running case at a card threshold without that card yet.
+CARD_LEVELS = (EARLY_WARNING, YELLOW_CARD, RED_CARD)
 
-    A 红牌 is due once the promise date has passed; a 黄牌 when at most `yellow_days` working days are left.
-    A paused case (补正, 挂起, 特别程序) is not carded while its clock stands still.
+
+def cards_due(
+    conn: Any,
+    *,
+    today: date,
+    minute: int | None = None,
+    case_ids: Sequence[str] | None = None,
+    tz: tzinfo = CST,
+) -> list[tuple[str, str, str]]:
+    """电子监察: (case_id, 预警/黄牌/红牌, reason) for each open, running case at a card threshold without that
+    card yet (only those of `case_ids`, if given: at most a few hundred).
+
+    A 红牌 is due once the promise date has passed; a 黄牌 when at most `yellow_days` working days are left;
+    a 预警 when at most `warn_days` are. A paused case (补正, 挂起, 特别程序) is not carded while its clock
+    stands still. With `minute` (now, minutes after midnight) a 即办件 is not carded on its acceptance day
+    before the working day ends (`clock_of`); without it, by the date alone.
     """
     cal, cs = calendar(conn), clock_settings(conn)
     held = {
@@ -733,19 +780,23 @@ def cards_due(conn: Any, *, today: date, tz: tzinfo = CST) -> list[tuple[str, st
             "SELECT c.*, l.pauses AS linked_pauses, l.state AS linked_state FROM cases c "
             "LEFT JOIN cases l ON l.case_id = c.linked_case_id "
             "WHERE c.origin_case_id IS NULL AND c.accepted_ms IS NOT NULL AND c.completed_ms IS NULL"
+            + ("" if case_ids is None else f" AND c.case_id IN ({','.join('?' * len(case_ids))})"),
+            () if case_ids is None else list(case_ids),
         )
     )
     due = []
     for row in rows:
         if row["state"] not in OPEN_STATES:
             continue
-        clock = clock_of(row, cal, cs, today, tz=tz)
-        if clock.paused or clock.warning not in (YELLOW_CARD, RED_CARD) or clock.promise is None:
+        clock = clock_of(row, cal, cs, today, tz=tz, minute=minute)
+        if clock.paused or clock.warning not in CARD_LEVELS or clock.promise is None:
             continue
         if (row["case_id"], clock.warning) in held:
             continue
         if clock.warning == RED_CARD:
             reason = f"超过承诺办结日期 {clock.promise.isoformat()} 仍未办结 (overdue)"
+        elif clock.warning == EARLY_WARNING:
+            reason = f"距承诺办结日期 {clock.promise.isoformat()} 剩 {clock.remaining} 个工作日 (early warning)"
         else:
             reason = f"距承诺办结日期 {clock.promise.isoformat()} 仅剩 {clock.remaining} 个工作日 (due soon)"
         due.append((row["case_id"], clock.warning, reason))
@@ -785,7 +836,7 @@ def catalog(conn: Any, *, show_all: bool = False, level: str | None = None) -> l
 
 
 def cards(conn: Any, *, tz: tzinfo = CST) -> list[dict[str, Any]]:
-    """Every card (黄牌/红牌) issued, revoked or not, with its case's local number, oldest first."""
+    """Every card (预警/黄牌/红牌) issued, revoked or not, with its case's local number, oldest first."""
     rows = _dicts(
         conn.execute(
             "SELECT c.*, k.local_no FROM cards c LEFT JOIN cases k ON k.case_id = c.case_id "

@@ -33,6 +33,12 @@ The clock of a case accepted (受理) on day A with a limit of N working days
       judges overdue by date (today > promise), not by count.
     * Warnings: 红牌 overdue; 黄牌 at most `yellow_days` left; 预警 at most
       `warn_days` left; otherwise 正常.
+    * A 即办件 (N == 0) is due on its acceptance day, and during that day's
+      working hours it is not late yet: it reads 正常 and is not carded until
+      the working day ends (`day_end`, 17:30 unless the county sets another
+      time), and only if it was accepted before that end (`instant_grace`).
+      Still open once the day is over, it is carded 黄牌 (0 days left); from
+      the next calendar day on it is 红牌, by the date rule above.
 """
 
 from __future__ import annotations
@@ -197,12 +203,18 @@ def seed_days(year: int) -> list[dict[str, str]]:
 Pause = tuple[date, date | None]  # (started, ended); ended None: still paused
 
 
+DAY_END_MINUTE = 17 * 60 + 30  # the end of a working day (17:30), unless the county sets `day_end`
+
+
 @dataclass(frozen=True)
 class ClockSettings:
     warn_days: int = 3  # 预警 at this many working days left or fewer
     yellow_days: int = 1  # 黄牌 at this many working days left or fewer
+    day_end: int = DAY_END_MINUTE  # minutes after midnight (China time) when a working day ends
 
     def __post_init__(self) -> None:
+        if not 0 < self.day_end <= 24 * 60:
+            raise ValidationError(f"下班时间 {self.day_end} 分钟无效 (bad end of the working day)")
         if not 0 <= self.yellow_days <= self.warn_days:
             raise ValidationError(
                 f"预警阈值 {self.warn_days} 天、黄牌阈值 {self.yellow_days} 天不合理 (bad warning thresholds)",
@@ -275,3 +287,17 @@ def warning_level(today: date, promise: date, cal: WorkCalendar, settings: Clock
     if left <= settings.warn_days:
         return EARLY_WARNING
     return NORMAL_WARNING
+
+
+def instant_grace(
+    accepted: date, accepted_minute: int, promised_days: int, today: date, minute: int, day_end: int
+) -> bool:
+    """True while a 即办件 (`promised_days` 0) is still within its acceptance day: it is not warned or carded.
+
+    `accepted_minute` and `minute` are minutes after midnight (China time) of the acceptance and of now;
+    `day_end` those of the end of the working day. On the acceptance day a 即办件 is carded only once the
+    working day is over and only if it was accepted before that end: one accepted after hours was never
+    open at the end of that working day. Other days, and other cases, follow `warning_level`."""
+    if promised_days != 0 or today != accepted:
+        return False
+    return minute < day_end or accepted_minute >= day_end

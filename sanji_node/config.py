@@ -38,6 +38,7 @@ class NodeConfig:
     port: int = 0
     sync_interval_s: int = 60
     stall_timeout_s: float = 30.0  # no byte moved on the link for this long: the attempt fails and is retried
+    card_scan_interval_s: int = 600  # the county: seconds between scheduled card scans (0: none)
     passphrase_env: str | None = None
     parent_key: str | None = None  # hex, from the county's signed enrolment answer: checks the parent's answers
     extra: dict[str, Any] = field(default_factory=dict)

@@ -108,3 +108,44 @@ class SyncScheduler:
     def stop(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+
+
+class PeriodicJob:
+    """Runs `job()` every `interval_s` seconds on a background thread until `stop()` (e.g. the county's
+    card scan). Runs never overlap: one still going when the next is due makes that one wait and merge
+    (APScheduler's `max_instances=1`, `coalesce`). A run that fails is logged; the next comes on time."""
+
+    def __init__(self, name: str, job: Callable[[], object], *, interval_s: float) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.name, self.job, self.interval_s = name, job, interval_s
+        self.runs = 0
+        self.last_error: str | None = None
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def start(self, first_delay_s: float = 0.0) -> None:
+        self._scheduler.start()
+        self._scheduler.add_job(
+            self._run,
+            "interval",
+            seconds=self.interval_s,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=first_delay_s),
+            id=self.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+
+    def _run(self) -> None:
+        try:
+            self.job()
+            self.last_error = None
+        except Exception as e:  # keep the schedule alive whatever happens
+            self.last_error = str(e) if isinstance(e, SyncError) else repr(e)
+            log.exception("%s failed", self.name)
+        finally:
+            self.runs += 1
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)

@@ -91,6 +91,35 @@ class Workspace:
                 backup.note_offline_writes(self.node.data, self.config, written, now_ms())
             return cmds
 
+    def write_if(
+        self, feed: str, build: Callable[[Any, Actor], Command | None], person: str | None = None
+    ) -> Command | None:
+        """Decide and write in one write transaction (`Store.append_if`): `build` reads the folded tables
+        after the database is locked for writing and returns the command for `feed`, or None to write
+        nothing. Two processes deciding "write this once" (a scheduled scan and one run by hand) cannot
+        both write it."""
+        with self._lock:
+            backup.check_may_write(self.config, offline=self.offline)
+            made: list[Command] = []
+
+            def records(conn: Any) -> list[Any]:
+                cmd = build(conn, self.actor(person))
+                if cmd is None or not cmd.records:
+                    return []
+                if cmd.feed != feed:
+                    raise ValueError(f"the command writes {cmd.feed}, not {feed}")
+                made.append(cmd)
+                return list(cmd.records)
+
+            entries, _ = self.store.append_if(self.node.key, feed, records)
+            if not entries:
+                return None
+            if self.offline:
+                backup.note_offline_writes(
+                    self.node.data, self.config, [(feed, entries[0].seq, entries[-1].seq)], now_ms()
+                )
+            return made[-1]
+
     def close(self) -> None:
         with self._lock:
             self.store.close()

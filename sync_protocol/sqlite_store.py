@@ -717,17 +717,39 @@ class Store:
         recs = list(records)
         if not recs:
             raise ProtocolError("nothing to append")
-        if len(recs) > self.limits.max_entries_per_batch:
-            raise ProtocolError(
-                f"one commit may hold at most {self.limits.max_entries_per_batch} entries, not {len(recs)}",
-                hint="append in several commits",
-            )
+        self._begin()
+        return self._append_begun(key, feed, recs, precondition)
+
+    def append_if(
+        self, key: SigningKey, feed: str, build: Callable[[sqlite3.Connection], list[Record]]
+    ) -> tuple[list[Entry], SignedHead | None]:
+        """Check and write in one write transaction: `build(conn)` runs after `BEGIN IMMEDIATE` and returns
+        the records to append (none: nothing is written). No other process or connection can write
+        between what `build` read and the append, so a "write once" decision holds across processes."""
+        self._begin()
+        try:
+            recs = list(build(self.conn))
+        except BaseException:
+            self.conn.rollback()
+            raise
+        if not recs:
+            self.conn.rollback()
+            return [], None
+        return self._append_begun(key, feed, recs)
+
+    def _append_begun(
+        self, key: SigningKey, feed: str, recs: list[Record], precondition: Callable[[], None] | None = None
+    ) -> tuple[list[Entry], SignedHead]:
         fid = feed_of(feed)
         county = self.county
-        self._begin()
         try:
             if precondition is not None:
                 precondition()
+            if len(recs) > self.limits.max_entries_per_batch:
+                raise ProtocolError(
+                    f"one commit may hold at most {self.limits.max_entries_per_batch} entries, not {len(recs)}",
+                    hint="append in several commits",
+                )
             local = self.local_feed(feed)
             if local is not None and local.frozen:
                 raise SequenceError(frozen_message(feed), hint=FROZEN_HINT)

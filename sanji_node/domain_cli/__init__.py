@@ -21,6 +21,7 @@ from .county import add_county_commands
 from .evaluations import add_evaluate_command, add_rectify_commands
 from .ledger import add_ledger_commands
 from .statistics import add_stats_commands
+from .supervision import add_supervision_commands
 
 __all__ = ["Loader", "Prepare", "add_domain_commands"]
 
@@ -43,3 +44,5 @@ def add_domain_commands(group: click.Group, role: str, load: Loader, prepare: Pr
     add_stats_commands(group, load)
     if role == "county":
         add_county_commands(group, load)
+    if role != "village":
+        add_supervision_commands(group, role, load)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sanji_domain.commands import SETTINGS
+from sanji_domain.monitoring import GROUPS
 
 from ..actions import county as actions
 from ..cli import data_option, emit, handle_errors, json_option
@@ -17,6 +18,27 @@ CARD_COLUMNS = [
     ("level", "牌级"),
     ("reason", "原因"),
     ("revoke_reason", "撤销原因"),
+]
+
+
+GROUP_HEADINGS = {"township": "乡镇", "village": "村", "item": "事项", "clerk": "受理人"}
+TOTAL_COLUMNS = [
+    ("cases", "件数"),
+    ("overdue", "超期"),
+    ("carded", "有牌"),
+    ("预警", "预警"),
+    ("黄牌", "黄牌"),
+    ("红牌", "红牌"),
+]
+OVERDUE_COLUMNS = [
+    ("case_no", "办件"),
+    ("township_name", "乡镇"),
+    ("village_name", "村"),
+    ("item_name", "事项"),
+    ("clerk", "受理人"),
+    ("promise_date", "承诺办结"),
+    ("remaining_days", "剩余工作日"),
+    ("card", "牌"),
 ]
 
 
@@ -39,6 +61,31 @@ def _add_cards(group: click.Group, load: Loader) -> None:
         with Workspace(load(data_dir)) as ws:
             issued = actions.scan_cards(ws)
         emit(as_json, issued, f"已发出 {len(issued)} 张牌")
+
+    @cards.command(
+        name="overdue",
+        help="Open cases overdue or carded across the county, and totals by township, village, item, clerk.",
+    )
+    @data_option
+    @click.option(
+        "--by",
+        "group",
+        type=click.Choice([g for g, _ in GROUPS]),
+        default="township",
+        show_default=True,
+        help="the totals to print before the cases",
+    )
+    @json_option
+    @handle_errors
+    def cards_overdue(data_dir: str, group: str, as_json: bool) -> None:
+        with Workspace(load(data_dir)) as ws:
+            out = actions.overdue_overview(ws)
+
+        def text() -> str:
+            totals = table(out["totals"][group], [("name", GROUP_HEADINGS[group]), *TOTAL_COLUMNS])
+            return totals + "\n\n" + table(out["rows"], OVERDUE_COLUMNS)
+
+        emit(as_json, out, text)
 
     @cards.command(name="list", help="List cards (issued and revoked).")
     @data_option
