@@ -6,11 +6,13 @@ The pure core (`canonical`, `keys`, `curve`, `hlc`, `feeds`, `entries`,
 raises: it opens no files, sockets or databases and reads no clock.
 
 Adapters that do I/O live in their own modules (`sqlite_store`,
-`verify_pool`, `http_api`, `http_client`, `files`, `nonce_store`) and are
+`verify_pool`, `http_api`, `http_client`, `files`, `nonce_store`, `faults`) and are
 imported by the node programs, never by the core.
 """
 
 PROTOCOL_VERSION = 1
 
 # Modules that do I/O. The core never imports them (tests/test_purity.py checks).
-ADAPTER_MODULES = frozenset({"sqlite_store", "verify_pool", "http_api", "http_client", "files", "nonce_store"})
+ADAPTER_MODULES = frozenset(
+    {"sqlite_store", "verify_pool", "http_api", "http_client", "files", "nonce_store", "faults"}
+)

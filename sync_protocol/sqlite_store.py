@@ -36,7 +36,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from . import files
+from . import faults, files
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
@@ -722,10 +722,12 @@ class Store:
                 )
             head = sign_head(key, county, feed, entries[-1].seq, entries[-1].hash)
             self._write_entries(feed, entries, head)
+            faults.point("append")
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
             raise
+        faults.point("append")
         return entries, head
 
     def receive(self, batch: bytes) -> Verdict:
@@ -840,6 +842,7 @@ class Store:
         self._begin()
         try:
             verdict = self._receive_in_transaction(batch, checked)
+            faults.point("apply")
             self.conn.commit()
         except SyncError as e:
             self.conn.rollback()
@@ -847,6 +850,7 @@ class Store:
         except BaseException:
             self.conn.rollback()
             raise
+        faults.point("apply")
         return verdict
 
     def receive_page(self, page: bytes) -> list[Verdict]:
@@ -1002,10 +1006,12 @@ class Store:
                             hint="请在导出它的电脑上重新导出一份；仍然不行时，把这段提示告诉县级信息管理员",
                         )
                     verdicts.append(v)
+                    faults.point("bundle")
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
             raise
+        faults.point("bundle")
         return verdicts
 
     # -- purging --------------------------------------------------------------
