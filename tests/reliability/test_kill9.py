@@ -113,6 +113,7 @@ def apply_at_township(c: Cluster, rng: random.Random, created: list[str]) -> boo
 def apply_at_county(c: Cluster, rng: random.Random, created: list[str]) -> bool:
     commits = rng.randint(1, 3)
     file_cases(c, created, commits)
+    c.stop("county")  # or the township forwards the push at once, before the fault is set
     assert c.run("v11", "sync", check=False).returncode == 0
     restart(c, "county", **fault("apply", rng.randint(1, 2 * commits)))
     out = c.run("t1", "sync", check=False)
@@ -140,6 +141,7 @@ def bundle_import(c: Cluster, rng: random.Random, created: list[str]) -> bool:
         c.run("v11", "export-bundle", "--to", str(path))
         target = "t1"
     else:
+        c.stop("county")  # the county is reached by USB only: the township cannot forward
         c.run("v11", "sync")
         c.run("t1", "export-bundle", "--to", str(path))
         target = "county"
@@ -148,7 +150,18 @@ def bundle_import(c: Cluster, rng: random.Random, created: list[str]) -> bool:
     again = c.run(target, "import-bundle", str(path), "--json", check=False)
     assert again.returncode == 0 and NO_TRACEBACK not in again.stderr, again.stderr
     path.unlink()
+    if target == "county":  # receipted by the import itself (a site reached only by USB has no other way)
+        assert county_receipted(c, "v11/up")
+        restart(c, "county")
     return killed
+
+
+def county_receipted(c: Cluster, feed: str) -> bool:
+    """The county's receipt for `feed` covers everything it holds of it (县级已接收 will be true)."""
+    with c.store("county") as s:
+        (held,) = s.conn.execute("SELECT seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        mark = s.conn.execute("SELECT seq FROM receipt_marks WHERE feed = ?", (feed,)).fetchone()
+    return mark is not None and mark[0] == held
 
 
 def catalog_publish(c: Cluster, rng: random.Random, created: list[str]) -> bool:
@@ -294,3 +307,22 @@ def test_a_fault_plan_is_read_strictly() -> None:
     assert faults._parse("") is None and faults._parse("apply") is None and faults._parse("apply:0") is None
     assert faults._parse("apply:-1") is None and faults._parse(":2") is None
     assert Path(faults.__file__).stem in __import__("sync_protocol").ADAPTER_MODULES
+
+
+def test_a_bundle_killed_just_after_its_commit_is_receipted_when_imported_again(c: Cluster) -> None:
+    """The import committed, then the process died before it wrote the receipts: the rerun (which finds
+    nothing new) writes them, or a site reached only by USB never sees 县级已接收."""
+    created: list[str] = []
+    file_cases(c, created, 1)
+    c.stop("county")  # reached by USB only
+    c.run("v11", "sync")
+    path = c.root / "after-commit.sanji"
+    written = c.run("t1", "export-bundle", "--to", str(path)).stdout
+    batches = int(written.split("（")[1].split(" 批")[0])
+    out = c.run("county", "import-bundle", str(path), check=False, env=fault("bundle", batches + 1))
+    assert out.returncode == KILLED, written
+    assert not county_receipted(c, "v11/up")
+    c.run("county", "import-bundle", str(path))
+    assert county_receipted(c, "v11/up")
+    check_now(c)
+    restart(c, "county")
