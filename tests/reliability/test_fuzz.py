@@ -260,7 +260,13 @@ def fuzz_head_and_enrolment(s: Samples, data: st.DataObject) -> None:
     if data.draw(st.booleans(), label="head"):
         in_tree(decode_head, bytes_for(data, s.head))
         return
-    enrol = {"node": st.text(max_size=12), "proof": hexes, "pubkey": hexes, "token": st.text(max_size=80), "v": st.just(1)}
+    enrol = {
+        "node": st.text(max_size=12),
+        "proof": hexes,
+        "pubkey": hexes,
+        "token": st.text(max_size=80),
+        "v": st.just(1),
+    }
     keys = {"enrol": st.fixed_dictionaries({}, optional=enrol), "since": st.integers(-1, 2**64) | st.none()}
     in_tree(decode_message, shaped(data, keys))
 
