@@ -250,7 +250,14 @@ def settle_and_check(c: Cluster, created: list[str]) -> tuple[int, int]:
     return lost, duplicated
 
 
-def run_trials(c: Cluster, order: list[str], seed: int, *, settle_every: int = 1) -> dict[str, object]:
+def run_trials(
+    c: Cluster,
+    order: list[str],
+    seed: int,
+    *,
+    settle_every: int = 1,
+    progress: Callable[[dict[str, object]], None] | None = None,
+) -> dict[str, object]:
     """The trials in `order`; after each the invariant without a sync round, and every `settle_every`
     trials (and after the last) the whole invariant after sync rounds."""
     rng = random.Random(seed)
@@ -268,8 +275,16 @@ def run_trials(c: Cluster, order: list[str], seed: int, *, settle_every: int = 1
                 settle_and_check(c, created)
         except BaseException as e:
             raise AssertionError(f"trial {i + 1} ({kind}, seed {seed}) failed: {e}") from e
+        if progress is not None:
+            progress(figures(i + 1, seed, created, killed, ran, start))
+    return figures(len(order), seed, created, killed, ran, start)
+
+
+def figures(
+    trials: int, seed: int, created: list[str], killed: Counter[str], ran: Counter[str], start: float
+) -> dict[str, object]:
     return {
-        "trials": len(order),
+        "trials": trials,
         "killed": sum(killed.values()),
         "cases": len(created),
         "lost": 0,
@@ -284,8 +299,8 @@ def run_trials(c: Cluster, order: list[str], seed: int, *, settle_every: int = 1
 def test_kill9_ten_trials(c: Cluster) -> None:
     if report.long_run():
         pytest.skip("the long run runs the 100 trials instead")
-    figures = run_trials(c, CI_ORDER, seed=12, settle_every=len(CI_ORDER))
-    assert figures["killed"] >= 6  # most faults fire (a drawn step past the last one reached does not)
+    done = run_trials(c, CI_ORDER, seed=12, settle_every=len(CI_ORDER))
+    assert done["killed"] >= 6  # most faults fire (a drawn step past the last one reached does not)
 
 
 @pytest.mark.long
@@ -295,9 +310,12 @@ def test_kill9_long_run(c: Cluster) -> None:
     kinds = list(TRIALS)
     order = [kinds[i % len(kinds)] for i in range(trials)]
     random.Random(seed).shuffle(order)
-    figures = run_trials(c, order, seed)
-    report.record("kill -9 at random points", **figures)
-    assert figures["killed"] >= trials // 2
+
+    def progress(f: dict[str, object]) -> None:  # kept after each trial: a stopped run still has its figures
+        report.record("kill -9 at random points", **f)
+
+    done = run_trials(c, order, seed, progress=progress)
+    assert done["killed"] >= trials // 2
 
 
 def test_a_fault_plan_is_read_strictly() -> None:
