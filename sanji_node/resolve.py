@@ -52,7 +52,15 @@ def decided_own_forks(store: Store, author: str) -> list[str]:
     not frozen) for which the county's decision has arrived and this copy does not hold the canonical entry."""
     doubtful = branch.doubtful_feeds(store, author)
     decided = {r["feed"] for r in store.resolutions() if r["node"] == author and r["feed"] in doubtful}
-    return sorted(f for f in decided if not store.resolved_at(f))
+    return sorted(f for f in decided if not _holds_newest_decision(store, f))
+
+
+def _holds_newest_decision(store: Store, feed: str) -> bool:
+    """This copy holds the canonical entry of the county's newest decision on `feed` (holding an older
+    decision's is not enough: a laptop restored again forks again after it, and that fork is decided anew)."""
+    newest = max(store.resolutions(feed), key=lambda r: r["seq"])
+    row = store.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, newest["seq"])).fetchone()
+    return row is not None and bytes(row[0]) == bytes(newest["hash"])
 
 
 def set_aside(store: Store, author: str, feed: str) -> int:
