@@ -43,7 +43,7 @@ from sync_protocol.verify import Status, check_batch
 from ..network import COUNTY_CODE, build_network, distribute_membership
 from . import report
 
-CI_EXAMPLES = 200
+CI_EXAMPLES = 500
 LONG_SECONDS = float(os.environ.get("SANJI_FUZZ_SECONDS", "600"))  # the whole long run, shared by the targets
 
 # values the canonical encoder writes (so a shaped message gets past the JSON layer to the field checks)
