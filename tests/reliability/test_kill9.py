@@ -73,12 +73,23 @@ def reap(c: Cluster, name: str) -> int | None:
     return code
 
 
-def restart(c: Cluster, name: str, **env: str) -> None:
-    """Start a serving node again on the port it had (its children know that URL)."""
-    port = (c.nodes[name].url or "").rsplit(":", 1)[1]
-    if c.nodes[name].proc is not None:
+def restart(c: Cluster, name: str, **env: str) -> bool:
+    """Start a serving node again on the port it had (its children know that URL); True if the fault
+    killed it while it started (a township syncs up at start, applying what it pulls)."""
+    n = c.nodes[name]
+    port = (n.url or "").rsplit(":", 1)[1]
+    if n.proc is not None:
         c.stop(name)
-    c.start(name, "--port", port, *(("--sync-interval", "3600") if name == "t1" else ()), env=env)
+    try:
+        c.start(name, "--port", port, *(("--sync-interval", "3600") if name == "t1" else ()), env=env)
+    except AssertionError:
+        if not env or n.proc is None or n.proc.returncode != KILLED:
+            raise
+        n.proc = None
+        n.url = f"http://127.0.0.1:{port}"
+        restart(c, name)
+        return True
+    return False
 
 
 def file_cases(c: Cluster, created: list[str], commits: int, per_commit: int = 3) -> None:
@@ -103,7 +114,8 @@ def gone_before_exit(out_code: int, stderr: str) -> bool:
 def apply_at_township(c: Cluster, rng: random.Random, created: list[str]) -> bool:
     commits = rng.randint(1, 3)
     file_cases(c, created, commits)
-    restart(c, "t1", **fault("apply", rng.randint(1, 2 * commits)))
+    if restart(c, "t1", **fault("apply", rng.randint(1, 2 * commits))):
+        return True
     out = c.run("v11", "sync", check=False)
     assert NO_TRACEBACK not in out.stderr, out.stderr
     code = reap(c, "t1") if out.returncode != 0 else None
@@ -116,7 +128,8 @@ def apply_at_county(c: Cluster, rng: random.Random, created: list[str]) -> bool:
     file_cases(c, created, commits)
     c.stop("county")  # or the township forwards the push at once, before the fault is set
     assert c.run("v11", "sync", check=False).returncode == 0
-    restart(c, "county", **fault("apply", rng.randint(1, 2 * commits)))
+    if restart(c, "county", **fault("apply", rng.randint(1, 2 * commits))):
+        return True
     out = c.run("t1", "sync", check=False)
     assert NO_TRACEBACK not in out.stderr, out.stderr
     code = reap(c, "county") if out.returncode != 0 else None
