@@ -17,7 +17,7 @@ from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPE
 from sanji_domain.errors import DomainError
 from sanji_node import contacts, state
 from sanji_node.backup_cli import add_backup_commands
-from sanji_node.bundles import accepted, finish_import, write_bundle
+from sanji_node.bundles import finish_import, write_bundle
 from sanji_node.cli import Program, data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
 from sanji_node.config import DataDir, NodeConfig
 from sanji_node.domain_cli import add_domain_commands
@@ -688,8 +688,10 @@ def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
     data, _, key = county(data_dir)
     with files.open_regular(Path(file), "数据包") as f, open_county_store(data) as store:
         verdicts = store.import_bundle(f, name=file)
-        _, authors = accepted(verdicts)
-        receipts.write_receipts(store, key, authors, now_ms() * 1000)  # committed here: receipt it
+        # committed here: receipt it; every author in the bundle, not only those with new entries, so an
+        # import run again after a crash between its commit and its receipts still writes them
+        authors = {v.feed.split("/")[0] for v in verdicts if v.feed}
+        receipts.write_receipts(store, key, authors, now_ms() * 1000)
     finish_import(file, verdicts, as_json)
 
 

@@ -26,6 +26,7 @@ import orjson
 from sanji_domain import kinds
 from sanji_domain.commands import next_local_numbers
 from sanji_domain.fold import refold_cases
+from sync_protocol import faults
 from sync_protocol.entries import Entry, Record
 from sync_protocol.errors import SequenceError
 from sync_protocol.keys import SigningKey
@@ -51,7 +52,15 @@ def decided_own_forks(store: Store, author: str) -> list[str]:
     not frozen) for which the county's decision has arrived and this copy does not hold the canonical entry."""
     doubtful = branch.doubtful_feeds(store, author)
     decided = {r["feed"] for r in store.resolutions() if r["node"] == author and r["feed"] in doubtful}
-    return sorted(f for f in decided if not store.resolved_at(f))
+    return sorted(f for f in decided if not _holds_newest_decision(store, f))
+
+
+def _holds_newest_decision(store: Store, feed: str) -> bool:
+    """This copy holds the canonical entry of the county's newest decision on `feed` (holding an older
+    decision's is not enough: a laptop restored again forks again after it, and that fork is decided anew)."""
+    newest = max(store.resolutions(feed), key=lambda r: r["seq"])
+    row = store.conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?", (feed, newest["seq"])).fetchone()
+    return row is not None and bytes(row[0]) == bytes(newest["hash"])
 
 
 def set_aside(store: Store, author: str, feed: str) -> int:
@@ -85,6 +94,8 @@ def set_aside(store: Store, author: str, feed: str) -> int:
         store.conn.execute(
             "UPDATE forks SET resolved_seq = ? WHERE feed = ? AND resolved_seq IS NULL", (decision, feed)
         )
+        faults.point("resolve")
+    faults.point("resolve")
     forked = {f for f in state.get_state(store).get("forked_feeds", "").split(",") if f and f != feed}
     state.set_state(store, forked_feeds=",".join(sorted(forked)))
     return len(stranded)
@@ -119,6 +130,16 @@ def _on_canonical(store: Store, feed: str, kind: str, key: str, value: Any) -> b
     return any(_plain(e.value) == _plain(value) for s in seqs for e in store.entries(feed, s, s))
 
 
+def _reissued(store: Store, feed: str, kind: str, key: str, original: str) -> int | None:
+    """The seq of the entry already re-issued from the entry with hash `original`, if there is one."""
+    rows = store.conn.execute("SELECT seq FROM entries WHERE feed = ? AND kind = ? AND key = ?", (feed, kind, key))
+    for (s,) in rows.fetchall():
+        value = store.entries(feed, s, s)[0].value
+        if isinstance(value, dict) and value.get("reissue_of") == original:
+            return int(s)
+    return None
+
+
 def reissue(store: Store, key: SigningKey, division: str, now_us: int) -> int:
     """Step 3: re-issue what was set aside and is not on the canonical branch; returns how many."""
     ensure_table(store)
@@ -132,6 +153,11 @@ def reissue(store: Store, key: SigningKey, division: str, now_us: int) -> int:
         if seal is not None:
             body = seal.open(body, f"fork_stash#{feed}#{seq}".encode())
         value = orjson.loads(body) if body else None  # (a purged body: nothing to re-issue)
+        done = _reissued(store, feed, kind, rkey, bytes(digest).hex())
+        if done is not None:  # appended, then the process died before this row was marked: never twice
+            store.conn.execute("UPDATE fork_stash SET reissued_seq = ? WHERE feed = ? AND seq = ?", (done, feed, seq))
+            store.conn.commit()
+            continue
         if kind not in REISSUABLE or not isinstance(value, dict) or _on_canonical(store, feed, kind, rkey, value):
             store.conn.execute("UPDATE fork_stash SET skipped = 1 WHERE feed = ? AND seq = ?", (feed, seq))
             store.conn.commit()
@@ -146,6 +172,7 @@ def reissue(store: Store, key: SigningKey, division: str, now_us: int) -> int:
                 day = str(value["local_no"]).rsplit("-", 2)[-2] if str(value["local_no"]).count("-") >= 2 else ""
                 new["local_no"] = next_local_numbers(store.conn, division, day, 1)[0]
         entries, _ = store.append(key, feed, [Record(kind, rkey, new, now_us + n)])
+        faults.point("resolve")
         store.conn.execute(
             "UPDATE fork_stash SET reissued_seq = ? WHERE feed = ? AND seq = ?", (entries[0].seq, feed, seq)
         )

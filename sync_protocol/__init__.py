@@ -6,13 +6,13 @@ The pure core (`canonical`, `keys`, `curve`, `hlc`, `feeds`, `entries`,
 values or raises: it opens no files, sockets or databases and reads no clock.
 
 Adapters that do I/O live in their own modules (`sqlite_store`,
-`verify_pool`, `routes`, `http_api`, `http_client`, `files`, `nonce_store`)
-and are imported by the node programs, never by the core.
+`verify_pool`, `routes`, `http_api`, `http_client`, `files`, `nonce_store`,
+`faults`) and are imported by the node programs, never by the core.
 """
 
 PROTOCOL_VERSION = 1
 
 # Modules that do I/O. The core never imports them (tests/test_purity.py checks).
 ADAPTER_MODULES = frozenset(
-    {"sqlite_store", "verify_pool", "routes", "http_api", "http_client", "files", "nonce_store"}
+    {"sqlite_store", "verify_pool", "routes", "http_api", "http_client", "files", "nonce_store", "faults"}
 )

@@ -188,13 +188,20 @@ class PushReply:
     @classmethod
     def decode(cls, data: bytes) -> PushReply:
         msg = _decode(data, {"results", "vector"}, "push reply")
+        if not isinstance(msg["results"], list):
+            raise ProtocolError("push reply results must be a list of batch outcomes")
         results = []
-        for r in msg["results"] if isinstance(msg["results"], list) else []:
-            if not isinstance(r, dict) or r.get("status") not in {s.value for s in Status}:
-                raise ProtocolError("push reply results must be batch outcomes")
-            results.append(
-                BatchResult(
-                    str(r["feed"]), r["status"], int(r["first"]), int(r["last"]), str(r["reason"]), r.get("want")
+        for r in msg["results"]:
+            if (
+                not isinstance(r, dict)
+                or r.get("status") not in {s.value for s in Status}
+                or not isinstance(r.get("feed"), str)
+                or not isinstance(r.get("reason"), str)
+                or not all(canonical.is_int(r.get(k)) for k in ("first", "last"))
+                or not (r.get("want") is None or canonical.is_int(r["want"]))
+            ):
+                raise ProtocolError(
+                    "push reply results must be batch outcomes (feed, status, first, last, reason, want)"
                 )
-            )
+            results.append(BatchResult(r["feed"], r["status"], r["first"], r["last"], r["reason"], r.get("want")))
         return cls(results, vector_from_wire(msg["vector"]))

@@ -37,7 +37,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from . import files
+from . import faults, files
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, PAGE_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
@@ -770,10 +770,12 @@ class Store:
             # heads inside the commit too (§3.4), so that a page can end there however large the commit
             heads = [sign_head(key, county, feed, entries[i].seq, entries[i].hash) for i in head_positions(sizes)]
             self._write_entries(feed, entries, heads)
+            faults.point("append")
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
             raise
+        faults.point("append")
         return entries, heads[-1]
 
     def receive(self, batch: bytes) -> Verdict:
@@ -889,6 +891,7 @@ class Store:
         self._begin()
         try:
             verdict = self._receive_in_transaction(batch, checked)
+            faults.point("apply")
             self.conn.commit()
         except SyncError as e:
             self.conn.rollback()
@@ -897,6 +900,7 @@ class Store:
         except BaseException:
             self.conn.rollback()
             raise
+        faults.point("apply")
         return verdict
 
     def receive_page(self, page: bytes) -> list[Verdict]:
@@ -1059,10 +1063,12 @@ class Store:
                             hint="请在导出它的电脑上重新导出一份；仍然不行时，把这段提示告诉县级信息管理员",
                         )
                     verdicts.append(v)
+                    faults.point("bundle")
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
             raise
+        faults.point("bundle")
         return verdicts
 
     # -- purging --------------------------------------------------------------

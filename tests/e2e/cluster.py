@@ -75,13 +75,20 @@ class Cluster:
     people: DemoPeople = field(default_factory=DemoPeople)
 
     def run(
-        self, node: Node | str, *args: str, input: str | None = None, check: bool = True
+        self,
+        node: Node | str,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """Run a node's CLI; `env` adds variables for this run only (e.g. an injected fault)."""
         n = self.nodes[node] if isinstance(node, str) else node
         cmd = [sys.executable, "-m", n.program, *args]
         if "--data" not in args:
             cmd += ["--data", str(n.data)]  # click takes options after the subcommand's arguments too
-        done = subprocess.run(cmd, input=input, capture_output=True, text=True, env=self.env, timeout=300)
+        run_env = {**self.env, **env} if env else self.env
+        done = subprocess.run(cmd, input=input, capture_output=True, text=True, env=run_env, timeout=300)
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done
@@ -131,7 +138,7 @@ class Cluster:
         return json.loads(out.stdout)
 
     # -- processes ---------------------------------------------------------
-    def start(self, name: str, *extra: str) -> Node:
+    def start(self, name: str, *extra: str, env: dict[str, str] | None = None) -> Node:
         n = self.nodes[name]
         serve_file = n.data / "serve.json"
         if serve_file.exists():
@@ -139,7 +146,7 @@ class Cluster:
         n.log = self.root / f"{name}.log"
         args = [sys.executable, "-m", n.program, "serve", "--data", str(n.data), "--port", "0", *extra]
         n.logf = n.log.open("ab")
-        n.proc = subprocess.Popen(args, stdout=n.logf, stderr=subprocess.STDOUT, env=self.env)
+        n.proc = subprocess.Popen(args, stdout=n.logf, stderr=subprocess.STDOUT, env={**self.env, **(env or {})})
         wait_for(lambda: serve_file.exists() or n.proc.poll() is not None, f"{name} to start")  # type: ignore[union-attr]
         if n.proc.poll() is not None:
             self._close_log(n)
