@@ -9,6 +9,7 @@ bundle takes, minus HTTP.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,3 +129,19 @@ def distribute_membership(net: Network) -> None:
     for node in net.nodes.values():
         if node.role == "village" and node.parent is not None:
             sync_link(node, net.nodes[node.parent])
+
+
+def bundle_for(src: Node, dst: Node, *, created: int = 1735689600) -> bytes:
+    """The bundle `src` writes for `dst`: what `dst` lacks of the feeds `src` may pass it, signed by `src`."""
+    d = src.store.directory()
+    buf = io.BytesIO()
+    src.store.export_bundle(
+        buf,
+        key=src.key,
+        source=src.node_id,
+        theirs=dst.store.vector(),
+        wanted=lambda f: routing.may_push(src.node_id, dst.node_id, f, d),
+        created=created,
+        target=dst.node_id,
+    )
+    return buf.getvalue()

@@ -35,7 +35,7 @@ from sync_protocol.planning import Range
 from sync_protocol.sqlite_store import Store, Trust
 from sync_protocol.verify import Status, Verdict
 
-from .network import COUNTY_CODE, UNBOUNDED, Network, Node, build_network, exchange, seeded_key
+from .network import COUNTY_CODE, UNBOUNDED, Network, Node, build_network, bundle_for, exchange, seeded_key
 
 OTHER_COUNTY = "430322"
 L = 2**252 + 27742317777372353535851937790883648493
@@ -773,18 +773,7 @@ def bundle(net: Network) -> bytes:
     """A bundle v11 writes for t1 with its two commits."""
     v11, t1 = net.nodes["v11"], net.nodes["t1"]
     append(v11, "v11/up", {"name": "王秀英"}, {"name": "孙丽"})
-    d = v11.store.directory()
-    buf = io.BytesIO()
-    v11.store.export_bundle(
-        buf,
-        key=v11.key,
-        source="v11",
-        theirs=t1.store.vector(),
-        wanted=lambda f: routing.may_push("v11", "t1", f, d),
-        created=1735689600,
-        target="t1",
-    )
-    return buf.getvalue()
+    return bundle_for(v11, t1)
 
 
 def bundle_layout(data: bytes) -> dict[str, int]:

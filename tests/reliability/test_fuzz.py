@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync_protocol import canonical, routing
+from sync_protocol import canonical
 from sync_protocol.batches import decode_batch, decode_page_prefix, encode_page
 from sync_protocol.bundle import check_bundle, iter_bundle
 from sync_protocol.enrolment import decode_message
@@ -40,7 +40,7 @@ from sync_protocol.planning import Range
 from sync_protocol.session import Hello, HelloReply, PullRequest, PushReply
 from sync_protocol.verify import Status, check_batch
 
-from ..network import COUNTY_CODE, build_network, distribute_membership
+from ..network import COUNTY_CODE, build_network, bundle_for, distribute_membership
 from . import report
 
 CI_EXAMPLES = 500
@@ -89,30 +89,19 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
         records = [Record("case.new", f"c{i}", {"item": "高龄津贴申请", "name": "王秀英", "n": i}, 1000 + i)]
         v11.store.append(v11.key, "v11/up", records)
     batch = v11.store.read_batch(Range("v11/up", 1, 2))
-    d = v11.store.directory()
-    buf = io.BytesIO()
-    v11.store.export_bundle(
-        buf,
-        key=v11.key,
-        source="v11",
-        theirs=t1.store.vector(),
-        wanted=lambda f: routing.may_push("v11", "t1", f, d),
-        created=1735689600,
-        target="t1",
-    )
     vector = v11.store.vector()
     head = v11.store.head("v11/up")
     assert head is not None
     out = Samples(
         batch=batch,
         page=encode_page([batch, v11.store.read_batch(Range("v11/up", 2, 2))]),
-        bundle=buf.getvalue(),
+        bundle=bundle_for(v11, t1),
         head=head.encode(),
         hello=Hello.of(vector, lambda f: True, "v11").encode(),
         hello_reply=HelloReply(False, vector, vector).encode(),
         pull=PullRequest(vector, 1 << 20).encode(),
         push_reply=PushReply([], vector).encode(),
-        directory=d,
+        directory=v11.store.directory(),
     )
     net.close()
     return out
