@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import Flask
 
-from sanji_node import state
 from sanji_node.config import DataDir
 from sanji_node.parent import now_ms, parent_app
 from sync_protocol import answers, compression, enrolment
@@ -22,11 +21,8 @@ from sync_protocol.verify import Status, Verdict
 from sync_protocol.verify_pool import VerifyPool
 
 from . import numbering, receipts, tokens
-
-
-def open_county_store(data: DataDir) -> Store:
-    config = data.load()
-    return state.open_store(data, config, extra=lambda s: tokens.token_migrations.apply(s.db))
+from .node import CountyNode, open_county_store
+from .pages import init_county_pages
 
 
 def county_feed_page(store: Store, since: int) -> bytes:
@@ -36,7 +32,14 @@ def county_feed_page(store: Store, since: int) -> bytes:
     return compression.compress(encode_page([store.read_batch(r) for p in pages for r in p]))
 
 
-def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, pool: VerifyPool | None = None) -> Flask:
+def create_app(
+    data_dir: str | Path,
+    *,
+    clock_ms: Callable[[], int] = now_ms,
+    pool: VerifyPool | None = None,
+    idle_minutes: int = 30,
+) -> Flask:
+    """The sync API for the townships (and villages falling back to the county), and the administrators' pages."""
     data = DataDir(data_dir)
     config = data.load()
     key = data.load_key(config)
@@ -87,4 +90,5 @@ def create_app(data_dir: str | Path, *, clock_ms: Callable[[], int] = now_ms, po
     )
     app.config["SANJI_DATA"] = str(data.path)
     app.extensions["sanji_numbering"] = numberer  # `serve` pokes it at start: cases imported while it was down
+    init_county_pages(app, CountyNode(data, config, key), idle_minutes=idle_minutes, clock_ms=clock_ms)
     return app

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+import sqlite_utils
 
 from sanji_domain import catalog_import as importing
 from sanji_domain import contacts as domain_contacts
 from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED, CatalogFileError
-from sanji_domain.errors import DomainError
+from sanji_domain.errors import DomainError, ValidationError
 from sanji_node import contacts, state
+from sanji_node.accounts_cli import add_account_commands
 from sanji_node.backup_cli import add_backup_commands
 from sanji_node.bundles import finish_import, write_bundle
 from sanji_node.cli import Program, data_option, emit, fmt_ms, handle_errors, json_option, now_ms, parse_duration_ms
@@ -32,9 +35,10 @@ from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_NAME, KIND_REVOKE
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify_pool import VerifyPool
 
-from . import card_scan, catalog, receipts, tokens
-from .app import create_app, open_county_store
+from . import accounts, card_scan, catalog, receipts, tokens
+from .app import create_app
 from .calendar_cli import calendar
+from .node import county, load_county, open_county_store
 
 ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 
@@ -116,12 +120,21 @@ def init(
     default=None,
     help="seconds between scheduled card scans (电子监察; 0: none; default: from node.json, 600)",
 )
+@click.option(
+    "--idle-minutes",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="an administrator's page session locks after this many minutes without a request",
+)
 @handle_errors
-def serve(data_dir: str, host: str | None, port: int | None, workers: int, card_scan_interval: int | None) -> None:
+def serve(
+    data_dir: str, host: str | None, port: int | None, workers: int, card_scan_interval: int | None, idle_minutes: int
+) -> None:
     data = DataDir(data_dir)
     config = data.load()
     pool = VerifyPool(workers) if workers else None
-    app = create_app(data_dir, pool=pool)
+    app = create_app(data_dir, pool=pool, idle_minutes=idle_minutes)
     interval = config.card_scan_interval_s if card_scan_interval is None else card_scan_interval
     scan = card_scan.job(lambda: load_county(data_dir), interval) if interval > 0 else None
     serve_app(
@@ -129,13 +142,21 @@ def serve(data_dir: str, host: str | None, port: int | None, workers: int, card_
         data,
         host=host or config.host,
         port=config.port if port is None else port,
-        on_start=lambda url: _started(app, f"县级节点 {config.node_id} 正在服务 listening on {url}", scan),
+        on_start=lambda url: _started(
+            app, f"县级节点 {config.node_id} 正在服务 listening on {url}；页面 pages: {url}/", scan
+        ),
         on_stop=lambda: _stop_serving(app, pool, scan),
     )
 
 
 def _started(app: Any, message: str, scan: PeriodicJob | None) -> None:
     click.echo(message)
+    county = app.extensions["county"]
+    if not county.ws.read(lambda _conn: accounts.BOOK.count(county.ws.store.db)):
+        click.echo(
+            "还没有管理员账号：请先运行 county-server account add --role admin … 创建管理员账号。"
+            "(no account yet: create the first one with `account add --role admin`)"
+        )
     app.extensions["sanji_numbering"].poke()  # number what arrived while the server was down (bundles)
     if scan is not None:
         scan.start(first_delay_s=scan.interval_s)
@@ -695,28 +716,25 @@ def import_bundle(data_dir: str, file: str, as_json: bool) -> None:
     finish_import(file, verdicts, as_json)
 
 
-def county(data_dir: str) -> tuple[DataDir, NodeConfig, SigningKey]:
-    """The county's data directory, configuration and root key."""
+@contextmanager
+def account_db(data_dir: str) -> Iterator[sqlite_utils.Database]:
+    """The county's database with the account tables migrated."""
     data = DataDir(data_dir)
-    config = data.load()
-    return data, config, data.load_key(config)
+    if data.load().role != "county":
+        raise ValidationError(f"{data.path} 不是县级节点的数据目录 (not a county's data directory)")
+    with open_county_store(data) as store:
+        yield store.db
 
 
-@dataclass
-class CountyNode:
-    """The county as the domain commands see it: data, configuration, root key and its store."""
-
-    data: DataDir
-    config: NodeConfig
-    key: SigningKey
-
-    def open_store(self) -> Store:
-        return open_county_store(self.data)
-
-
-def load_county(data_dir: str) -> CountyNode:
-    return CountyNode(*county(data_dir))
-
+add_account_commands(
+    main,
+    "account",
+    accounts.BOOK,
+    account_db,
+    help="Accounts for the county's pages (管理员 admin, 监察员 inspector): kept at the county only, never synced.",
+    default_role=accounts.INSPECTOR,
+    role_help="admin 管理员 (changes data, manages accounts) | inspector 监察员 (reads only)",
+)
 
 main.add_command(calendar)
 add_domain_commands(main, "county", load_county)

@@ -1,261 +1,62 @@
 """Clerk accounts of a township centre: 窗口人员 (clerk) and 中心负责人 (head), and how they sign in.
 
-The accounts belong to this township alone. They live in the township's own
-database (node.sqlite) in tables of their own migration set, applied when the
-pages start or a `clerk` command first runs; they are never written to a feed,
-so they never sync, and no other node ever sees them.
-
-- Passwords are hashed with werkzeug's default KDF (scrypt, salted); the
-  plain password is never stored, logged or taken from a command line.
-- A login name that fails `LOCK_AFTER` times in a row is refused for a while
-  (one minute, doubling up to `LOCK_MAX_MS`), whether or not the name exists,
-  so guessing is slow and the answer never tells which names exist.
-- Display names are unique: each state change records the clerk's name
-  (`by` on the event), and the A/B 岗 substitution finds a clerk's cases by it.
-
-Every function takes the database (`sqlite_utils.Database`) and, where time
-matters, `now_ms`: the caller passes the clock.
+The accounts belong to this township alone (`sanji_node.accounts`: hashed
+passwords, login locks, the last 负责人 kept); they live in the township's own
+database in the `clerks` table and are never written to a feed. Display names
+are unique: each state change records the clerk's name (`by` on the event),
+and the A/B 岗 substitution finds a clerk's cases by it.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Any
-
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
-from werkzeug.security import check_password_hash, generate_password_hash
-
-from sanji_domain.errors import DomainError, NotFoundError, ValidationError
+from sanji_node.accounts import (
+    MIN_PASSWORD,
+    AccountBook,
+    LoginError,
+    check_login,
+    check_name,
+    check_password,
+    session_user,
+)
 
 CLERK, HEAD = "clerk", "head"
 ROLES = {CLERK: "窗口人员", HEAD: "中心负责人"}
-MIN_PASSWORD = 8
-LOCK_AFTER = 5  # failures in a row before a login name is locked
-LOCK_BASE_MS = 60_000  # the first lock; each further failure doubles it
-LOCK_MAX_MS = 15 * 60_000
-_LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
+BOOK = AccountBook(
+    roles=ROLES, lead=HEAD, table="clerks", migrations_name="sanji.township.clerks", who_resets="中心负责人"
+)
 
-clerk_migrations = Migrations("sanji.township.clerks")
+migrate = BOOK.migrate
+check_role = BOOK.check_role
+add = BOOK.add
+list_clerks = BOOK.list
+get = BOOK.get
+find = BOOK.find
+set_password = BOOK.set_password
+change_own_password = BOOK.change_own_password
+set_active = BOOK.set_active
+count = BOOK.count
+authenticate = BOOK.authenticate
 
-
-@clerk_migrations()
-def m001_clerks(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "CREATE TABLE clerks (clerk_id INTEGER PRIMARY KEY, login TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE, "
-        "role TEXT NOT NULL, password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, "
-        "created_ms INTEGER NOT NULL, changed_ms INTEGER NOT NULL, last_login_ms INTEGER)"
-    )
-    db.execute(
-        "CREATE TABLE login_attempts (login TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
-        "locked_until_ms INTEGER NOT NULL DEFAULT 0, last_ms INTEGER NOT NULL)"
-    )
-
-
-class LoginError(DomainError):
-    """Wrong login name or password, or a login name locked after repeated failures."""
-
-    http_status = 401
-    code = "login_failed"
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    """Create or update the account tables (idempotent)."""
-    clerk_migrations.apply(db)
-
-
-_PUBLIC = "clerk_id, login, name, role, active, created_ms, changed_ms, last_login_ms"
-
-
-def _public(row: Any) -> dict[str, Any]:
-    keys = [k.strip() for k in _PUBLIC.split(",")]
-    out = dict(zip(keys, row, strict=True))
-    out["active"] = bool(out["active"])
-    out["role_label"] = ROLES.get(out["role"], out["role"])
-    return out
-
-
-def check_login(login: Any) -> str:
-    text = str(login or "").strip().lower()
-    if not _LOGIN.fullmatch(text):
-        raise ValidationError(
-            "登录名须为 2–32 个小写字母、数字或 . _ - (login name: 2-32 lowercase letters, digits, . _ -)",
-            hint="例如姓名拼音：wangfang",
-        )
-    return text
-
-
-def check_name(name: Any) -> str:
-    text = unicodedata.normalize("NFC", str(name or "").strip())
-    if not 1 <= len(text) <= 20 or any(unicodedata.category(c).startswith("C") for c in text):
-        raise ValidationError("姓名须为 1–20 个字 (display name: 1-20 characters)")
-    return text
-
-
-def check_role(role: Any) -> str:
-    if role not in ROLES:
-        raise ValidationError(f"角色须为 {' / '.join(f'{k} ({v})' for k, v in ROLES.items())} (unknown role {role!r})")
-    return str(role)
-
-
-def check_password(password: Any, login: str | None = None) -> str:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError(f"密码至少 {MIN_PASSWORD} 位 (at least {MIN_PASSWORD} characters)")
-    if login and password.strip().lower() == login:
-        raise ValidationError("密码不能与登录名相同 (the password may not be the login name)")
-    return password
-
-
-def add(db: sqlite_utils.Database, *, name: str, login: str, role: str, password: str, now_ms: int) -> dict[str, Any]:
-    """A new account; the login name and the display name must both be new here."""
-    name, login, role = check_name(name), check_login(login), check_role(role)
-    check_password(password, login)
-    with db.atomic():
-        if db.execute("SELECT 1 FROM clerks WHERE login = ?", (login,)).fetchone():
-            raise ValidationError(f"登录名 {login} 已有人使用 (login name taken)", hint="换一个登录名")
-        if db.execute("SELECT 1 FROM clerks WHERE name = ?", (name,)).fetchone():
-            raise ValidationError(
-                f"已有名为「{name}」的账号 (display name taken)",
-                hint="办件记录按姓名记下经办人，同名请加以区分，如 王芳(二)",
-            )
-        cur = db.execute(
-            "INSERT INTO clerks (login, name, role, password_hash, active, created_ms, changed_ms) "
-            "VALUES (?, ?, ?, ?, 1, ?, ?)",
-            (login, name, role, generate_password_hash(password), now_ms, now_ms),
-        )
-        clerk_id = cur.lastrowid
-    found = get(db, int(clerk_id or 0))
-    assert found is not None
-    return found
-
-
-def list_clerks(db: sqlite_utils.Database, *, active_only: bool = False) -> list[dict[str, Any]]:
-    """Every account (active ones first, then by name); never the password hash."""
-    where = " WHERE active = 1" if active_only else ""
-    rows = db.execute(f"SELECT {_PUBLIC} FROM clerks{where} ORDER BY active DESC, role = 'head' DESC, name").fetchall()
-    return [_public(r) for r in rows]
-
-
-def get(db: sqlite_utils.Database, clerk_id: int) -> dict[str, Any] | None:
-    row = db.execute(f"SELECT {_PUBLIC} FROM clerks WHERE clerk_id = ?", (clerk_id,)).fetchone()
-    return _public(row) if row else None
-
-
-def find(db: sqlite_utils.Database, ref: str | int) -> dict[str, Any]:
-    """An account by id or login name."""
-    if isinstance(ref, int) or str(ref).isdigit():
-        found = get(db, int(ref))
-    else:
-        row = db.execute(f"SELECT {_PUBLIC} FROM clerks WHERE login = ?", (str(ref).strip().lower(),)).fetchone()
-        found = _public(row) if row else None
-    if found is None:
-        raise NotFoundError(f"没有登录名为 {ref} 的账号 (no such account)", hint="用 clerk list 查看")
-    return found
-
-
-def set_password(db: sqlite_utils.Database, ref: str | int, password: str, *, now_ms: int) -> dict[str, Any]:
-    """A new password (reset by the 负责人, or changed by the clerk); also lifts a login lock."""
-    clerk = find(db, ref)
-    check_password(password, clerk["login"])
-    with db.atomic():
-        db.execute(
-            "UPDATE clerks SET password_hash = ?, changed_ms = ? WHERE clerk_id = ?",
-            (generate_password_hash(password), now_ms, clerk["clerk_id"]),
-        )
-        db.execute("DELETE FROM login_attempts WHERE login = ?", (clerk["login"],))
-    return find(db, clerk["clerk_id"])
-
-
-def change_own_password(db: sqlite_utils.Database, clerk_id: int, old: str, new: str, *, now_ms: int) -> dict[str, Any]:
-    """A clerk changes their own password: the old one must be right."""
-    row = db.execute("SELECT password_hash FROM clerks WHERE clerk_id = ? AND active = 1", (clerk_id,)).fetchone()
-    if row is None or not check_password_hash(row[0], old or ""):
-        raise ValidationError("原密码不对 (the current password is wrong)")
-    return set_password(db, clerk_id, new, now_ms=now_ms)
-
-
-def set_active(db: sqlite_utils.Database, ref: str | int, active: bool, *, now_ms: int) -> dict[str, Any]:
-    """Disable (停用) or enable (启用) an account; the last active 负责人 cannot be disabled."""
-    clerk = find(db, ref)
-    with db.atomic():
-        if not active and clerk["role"] == HEAD and clerk["active"]:
-            heads = db.execute("SELECT COUNT(*) FROM clerks WHERE role = 'head' AND active = 1").fetchone()[0]
-            if heads <= 1:
-                raise ValidationError(
-                    f"{clerk['name']} 是唯一在用的中心负责人，不能停用 (the last active head)",
-                    hint="先添加另一位中心负责人",
-                )
-        db.execute(
-            "UPDATE clerks SET active = ?, changed_ms = ? WHERE clerk_id = ?",
-            (int(active), now_ms, clerk["clerk_id"]),
-        )
-    return find(db, clerk["clerk_id"])
-
-
-def count(db: sqlite_utils.Database) -> int:
-    return int(db.execute("SELECT COUNT(*) FROM clerks").fetchone()[0])
-
-
-_DUMMY_HASH: list[str] = []
-
-
-def _dummy_hash() -> str:
-    """A hash to check against when the login name is unknown: the answer takes as long either way."""
-    if not _DUMMY_HASH:
-        _DUMMY_HASH.append(generate_password_hash("sanji-no-such-clerk"))
-    return _DUMMY_HASH[0]
-
-
-def authenticate(db: sqlite_utils.Database, login: str, password: str, *, now_ms: int) -> dict[str, Any]:
-    """The account for a right login name and password; `LoginError` (in Chinese) otherwise."""
-    name = str(login or "").strip().lower()[:64]
-    if not name or not password:
-        raise LoginError("请输入登录名和密码 (enter your login name and password)")
-    attempt = db.execute("SELECT failures, locked_until_ms FROM login_attempts WHERE login = ?", (name,)).fetchone()
-    if attempt and attempt[1] > now_ms:
-        minutes = max(1, -(-(attempt[1] - now_ms) // 60_000))
-        raise LoginError(
-            f"这个登录名连续输错 {attempt[0]} 次，已暂时锁定，请 {minutes} 分钟后再试。(locked after repeated failures)",
-            hint="忘记密码请找中心负责人重设",
-        )
-    row = db.execute(
-        f"SELECT {_PUBLIC}, password_hash FROM clerks WHERE login = ?",
-        (name,),
-    ).fetchone()
-    ok = check_password_hash(row[-1] if row else _dummy_hash(), password)
-    if not ok or row is None or not row[4]:
-        failures = (attempt[0] if attempt else 0) + 1
-        lock = 0
-        if failures >= LOCK_AFTER:
-            lock = now_ms + min(LOCK_MAX_MS, LOCK_BASE_MS << (failures - LOCK_AFTER))
-        with db.atomic():
-            db.execute(
-                "INSERT INTO login_attempts (login, failures, locked_until_ms, last_ms) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (login) DO UPDATE SET failures = excluded.failures, "
-                "locked_until_ms = excluded.locked_until_ms, last_ms = excluded.last_ms",
-                (name, failures, lock, now_ms),
-            )
-        if ok and row is not None:  # the right password for a disabled account
-            raise LoginError("这个账号已停用 (the account is disabled)", hint="请找中心负责人")
-        left = LOCK_AFTER - failures
-        raise LoginError(
-            "登录名或密码不对，请重新输入。(wrong login name or password)"
-            + (f" 再错 {left} 次将暂时锁定。" if 0 < left < LOCK_AFTER - 1 else ""),
-            hint="忘记密码请找中心负责人重设" if failures >= 2 else None,
-        )
-    with db.atomic():
-        db.execute("DELETE FROM login_attempts WHERE login = ?", (name,))
-        db.execute("UPDATE clerks SET last_login_ms = ? WHERE login = ?", (now_ms, name))
-    return _public(row[:-1])
-
-
-def session_user(clerk: dict[str, Any]) -> dict[str, Any]:
-    """What the signed session keeps about a signed-in clerk (no password, no villager's data)."""
-    return {
-        "id": clerk["clerk_id"],
-        "login": clerk["login"],
-        "name": clerk["name"],
-        "role": clerk["role"],
-        "role_label": clerk["role_label"],
-    }
+__all__ = [
+    "BOOK",
+    "CLERK",
+    "HEAD",
+    "MIN_PASSWORD",
+    "ROLES",
+    "LoginError",
+    "add",
+    "authenticate",
+    "change_own_password",
+    "check_login",
+    "check_name",
+    "check_password",
+    "check_role",
+    "count",
+    "find",
+    "get",
+    "list_clerks",
+    "migrate",
+    "session_user",
+    "set_active",
+    "set_password",
+]

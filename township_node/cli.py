@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,10 +10,11 @@ import sqlite_utils
 
 from sanji_domain.errors import ValidationError
 from sanji_node import state
+from sanji_node.accounts_cli import add_account_commands
 from sanji_node.actions.sync_status import SyncMonitor
 from sanji_node.child import ChildNode
 from sanji_node.child_cli import add_child_commands, page_option, recover_first
-from sanji_node.cli import Program, data_option, emit, fmt_ms, handle_errors, json_option, now_ms, started
+from sanji_node.cli import Program, data_option, handle_errors, started
 from sanji_node.config import DataDir
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.scheduler import SyncScheduler
@@ -127,127 +126,15 @@ def clerk_db(data_dir: str) -> Iterator[sqlite_utils.Database]:
         store.close()
 
 
-def _cells(*cells: tuple[str, int]) -> str:
-    """Columns padded to display widths (a Chinese character takes two)."""
-    out = []
-    for text, width in cells:
-        used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-        out.append(text + " " * max(1, width - used) if width else text)
-    return "".join(out).rstrip()
-
-
-def read_password(password_env: str | None, *, prompt: str) -> str:
-    """From the environment variable named by --password-env, or asked for without echo (never from argv)."""
-    if password_env:
-        value = os.environ.get(password_env, "")
-        if not value:
-            raise ValidationError(
-                f"${password_env} is empty or not set", hint="set it to the password, or leave out --password-env"
-            )
-        return value
-    typed: str = click.prompt(prompt, hide_input=True, confirmation_prompt="再输一次 (repeat)")
-    return typed
-
-
-password_env_option = click.option(
-    "--password-env",
-    default=None,
-    metavar="VAR",
-    help="read the password from this environment variable (scripts); otherwise it is asked for, hidden",
+add_account_commands(
+    main,
+    "clerk",
+    clerks.BOOK,
+    clerk_db,
+    help="Clerk accounts for the centre's pages (窗口人员, 中心负责人): kept on this node only, never synced.",
+    default_role=clerks.CLERK,
+    role_help="clerk 窗口人员 | head 中心负责人 (manages the accounts)",
 )
-login_option = click.option("--login", required=True, help="the account's login name, e.g. wangfang")
-
-
-@main.group(help="Clerk accounts for the centre's pages (窗口人员, 中心负责人): kept on this node only, never synced.")
-def clerk() -> None:
-    pass
-
-
-@clerk.command(name="add", help="Add an account; its password is asked for (hidden) or read from --password-env.")
-@data_option
-@click.option("--name", "display_name", required=True, help="the name people see and case events record, e.g. 王芳")
-@login_option
-@click.option(
-    "--role",
-    type=click.Choice(list(clerks.ROLES)),
-    default=clerks.CLERK,
-    show_default=True,
-    help="clerk 窗口人员 | head 中心负责人 (manages the accounts)",
-)
-@password_env_option
-@json_option
-@handle_errors
-def clerk_add(data_dir: str, display_name: str, login: str, role: str, password_env: str | None, as_json: bool) -> None:
-    clerks.check_name(display_name)
-    clerks.check_login(login)
-    password = clerks.check_password(read_password(password_env, prompt="密码 (password)"), login.strip().lower())
-    with clerk_db(data_dir) as db:
-        made = clerks.add(db, name=display_name, login=login, role=role, password=password, now_ms=now_ms())
-    emit(as_json, made, f"已添加{made['role_label']} {made['name']}（登录名 {made['login']}）。")
-
-
-@clerk.command(name="list", help="List the accounts: login name, name, role, active or disabled, last login.")
-@data_option
-@json_option
-@handle_errors
-def clerk_list(data_dir: str, as_json: bool) -> None:
-    with clerk_db(data_dir) as db:
-        rows = clerks.list_clerks(db)
-
-    def text() -> str:
-        if not rows:
-            return "还没有账号。用 clerk add --role head 创建中心负责人账号。"
-        lines = [_cells(("登录名", 16), ("姓名", 10), ("岗位", 12), ("状态", 8), ("最近登录", 0))]
-        for r in rows:
-            lines.append(
-                _cells(
-                    (r["login"], 16),
-                    (r["name"], 10),
-                    (r["role_label"], 12),
-                    ("在用" if r["active"] else "已停用", 8),
-                    (fmt_ms(r["last_login_ms"]), 0),
-                )
-            )
-        return "\n".join(lines)
-
-    emit(as_json, rows, text)
-
-
-@clerk.command(name="passwd", help="Set a new password for an account (asked for, hidden; or --password-env).")
-@data_option
-@login_option
-@password_env_option
-@json_option
-@handle_errors
-def clerk_passwd(data_dir: str, login: str, password_env: str | None, as_json: bool) -> None:
-    with clerk_db(data_dir) as db:
-        who = clerks.find(db, clerks.check_login(login))
-    password = clerks.check_password(read_password(password_env, prompt="新密码 (new password)"), who["login"])
-    with clerk_db(data_dir) as db:
-        who = clerks.set_password(db, who["login"], password, now_ms=now_ms())
-    emit(as_json, who, f"已重设 {who['name']}（{who['login']}）的密码。")
-
-
-@clerk.command(name="disable", help="Disable an account: it can no longer sign in, and its open sessions end.")
-@data_option
-@login_option
-@json_option
-@handle_errors
-def clerk_disable(data_dir: str, login: str, as_json: bool) -> None:
-    with clerk_db(data_dir) as db:
-        who = clerks.set_active(db, clerks.check_login(login), False, now_ms=now_ms())
-    emit(as_json, who, f"已停用 {who['name']}（{who['login']}）的账号。")
-
-
-@clerk.command(name="enable", help="Enable a disabled account again.")
-@data_option
-@login_option
-@json_option
-@handle_errors
-def clerk_enable(data_dir: str, login: str, as_json: bool) -> None:
-    with clerk_db(data_dir) as db:
-        who = clerks.set_active(db, clerks.check_login(login), True, now_ms=now_ms())
-    emit(as_json, who, f"已启用 {who['name']}（{who['login']}）的账号。")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,8 @@
   `progress` (进度查询), `stats` (统计), `staff` (人员管理, 负责人 only),
   `mypost` (我的岗位: A/B 岗 and one's own password);
 - a check on every page request that the signed-in account still exists and
-  is active (a 负责人 who disables an account ends its sessions).
+  is active (a 负责人 who disables an account ends its sessions;
+  `sanji_node.web.accounts_page.guard_accounts`).
 
 The sync API under /api/ keeps its own node-key authentication: no login, no
 CSRF, JSON answers.
@@ -22,13 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask
 
 from sanji_domain import places
 from sanji_node.actions.sync_status import Schedule, SyncMonitor
 from sanji_node.child import ChildNode
 from sanji_node.web import NavItem, Site, init_pages
-from sanji_node.web.auth import current_user, sign_out
+from sanji_node.web.accounts_page import guard_accounts
 from sanji_node.web.notices import register_notices
 from sanji_node.workspace import LocalNode, Workspace, now_ms
 
@@ -91,31 +92,5 @@ def init_township_pages(
 
     for module in (auth, inbox, case, cases, walkin, villages, progress, stats, sync, staff, mypost):
         app.register_blueprint(module.bp)
-    app.before_request(_account_still_active)
-
-    @app.errorhandler(405)
-    def wrong_method(_e: Exception) -> Any:
-        if request.path.startswith("/api/"):  # as the sync API has always answered
-            return jsonify({"code": "method_not_allowed", "message": "this route does not take that method"}), 405
-        message = "这个地址不能这样打开，请从页面上的按钮进入。(method not allowed)"
-        return render_template("sanji/error.html", status=405, message=message, hint=None), 405
-
+    guard_accounts(app, clerks.BOOK, local)
     return township
-
-
-def _account_still_active() -> Any:
-    """A signed-in clerk whose account was disabled (or renamed, or given another role) is caught here."""
-    if request.path.startswith(("/api/", "/static/")):
-        return None
-    user = current_user()
-    if user is None:
-        return None
-    clerk = local(lambda db: clerks.get(db, int(user.get("id") or 0)))
-    if clerk is None or not clerk["active"]:
-        sign_out()
-        flash("您的账号已停用，请找中心负责人。(this account is disabled)", "error")
-        return redirect(url_for("auth.login"))
-    fresh = clerks.session_user(clerk)
-    if any(user.get(k) != v for k, v in fresh.items()):
-        session["user"] = fresh  # the same session, under the account's current name and role
-    return None
