@@ -37,7 +37,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from . import faults, files
+from . import faults, files, writer_lock
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, PAGE_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
@@ -217,7 +217,7 @@ def _connect(path: str | Path | None) -> sqlite_utils.Database:
         db = sqlite_utils.Database(memory=True, execute_plugins=False)
     else:
         files.private_database(Path(path))
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        conn = writer_lock.connect(path, timeout=30)
         db = sqlite_utils.Database(conn, execute_plugins=False)
         db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
