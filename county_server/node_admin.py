@@ -22,6 +22,7 @@ from sqlite_utils.migrations import Migrations
 
 from sanji_domain import contacts as domain_contacts
 from sanji_domain.errors import NotFoundError, ValidationError
+from sanji_node.web.site import fmt_ms
 from sync_protocol.entries import Record
 from sync_protocol.errors import StoreError, SyncError
 from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
@@ -54,7 +55,7 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 
 def _record(
-    store: Store, who: dict[str, Any], action: str, node: str, now_ms: int, reason: str, **details: Any
+    store: Store, who: dict[str, Any], action: str, node: str, now_ms: int, reason: str, details: dict[str, Any]
 ) -> None:
     audit.record(store.db, who=who, action=action, at_ms=now_ms, target_kind="node", target=node, reason=reason,
                  details=details)  # fmt: skip
@@ -167,8 +168,8 @@ def issue_token(
                     f"{name} 已有一张未使用的登记令牌，请用它登记，或在令牌列表里“重发”（旧令牌作废）"
                 ) from e
             raise
-        _record(store, who, action, issued.node, now_ms, reason, token=issued.token.token_id, division=division,
-                expires_ms=issued.expires_ms)  # fmt: skip
+        _record(store, who, action, issued.node, now_ms, reason, {"令牌": issued.token.token_id,
+                "区划代码": division, "有效期至": fmt_ms(issued.expires_ms)})  # fmt: skip
     return sheet_of(store, issued)
 
 
@@ -216,7 +217,7 @@ def cancel_token(store: Store, token_id: str, *, who: dict[str, Any], now_ms: in
             tokens.cancel(store, token_id, now_ms=now_ms)
         except SyncError as e:
             raise ValidationError(f"令牌 {token_id.upper()} 已经用过，不能作废；如需停用该节点，请吊销节点") from e
-        _record(store, who, "token.cancel", row[0], now_ms, reason, token=token_id.upper())
+        _record(store, who, "token.cancel", row[0], now_ms, reason, {"令牌": token_id.upper()})
     return str(row[0])
 
 
@@ -270,7 +271,7 @@ def revoke(store: Store, key: SigningKey, node: str, reason: str, *, who: dict[s
     record = Record(KIND_REVOKE, node, {"last_valid": last_valid, "node": node, "reason": reason}, now_ms * 1000)
     store.append(key, f"{store.trust.root_node}/*", [record],
                  precondition=lambda: _record(store, who, "node.revoke", node, now_ms, reason,
-                                              feeds=len(last_valid)))  # fmt: skip
+                                              {"县级所存日志": len(last_valid)}))  # fmt: skip
     return len(last_valid)
 
 
@@ -293,7 +294,7 @@ def rename(
         raise ValidationError(f"名称已经是 {name}")
     record = Record(KIND_NAME, node, {"name": name, "node": node}, now_ms * 1000)
     store.append(key, f"{store.trust.root_node}/*", [record],
-                 precondition=lambda: _record(store, who, "node.rename", node, now_ms, reason, old=old, new=name))  # fmt: skip
+                 precondition=lambda: _record(store, who, "node.rename", node, now_ms, reason, {"原名称": old, "新名称": name}))  # fmt: skip
     return str(old)
 
 
@@ -384,7 +385,7 @@ def resolve_fork(
     seq, digest = held
     body = resolution_body(node, feed, seq, digest, reason)
     store.append(key, f"{store.trust.root_node}/{node}", [Record(KIND_FORK_RESOLVE, feed, body, now_ms * 1000)],
-                 precondition=lambda: _record(store, who, "fork.resolve", node, now_ms, reason, feed=feed, seq=seq))  # fmt: skip
+                 precondition=lambda: _record(store, who, "fork.resolve", node, now_ms, reason, {"日志": feed, "以此为准": f"第 1–{seq} 条"}))  # fmt: skip
     return feed, seq
 
 
@@ -401,8 +402,8 @@ def decide_quarantine(store: Store, qid: int, decision: str, reason: str, *, who
     node = feed.split("/")[0]
     action = "quarantine.release" if decision == RELEASED else "quarantine.refuse"
     return store.decide_quarantined(qid, decision, reason,
-                                    also=lambda: _record(store, who, action, node, now_ms, reason, batch=qid,
-                                                         feed=feed, seqs=f"{first}–{last}"))  # fmt: skip
+                                    also=lambda: _record(store, who, action, node, now_ms, reason, {"批次": qid,
+                                                         "日志": feed, "条目": f"第 {first}–{last} 条"}))  # fmt: skip
 
 
 # -- conflicts -------------------------------------------------------------------------------------------
@@ -425,7 +426,7 @@ def acknowledge(store: Store, feed: str, seq: int, note: str, *, who: dict[str, 
             (feed, seq, now_ms, str(who.get("login") or ""), str(who.get("name") or ""), note),
         ).rowcount
         if added:
-            _record(store, who, "conflict.ack", node, now_ms, note, feed=feed, seq=seq)
+            _record(store, who, "conflict.ack", node, now_ms, note, {"日志": feed, "条目": f"第 {seq} 条"})
     return bool(added)
 
 
