@@ -50,6 +50,12 @@ def m001_conflict_acks(db: sqlite_utils.Database) -> None:
     )
 
 
+@ack_migrations()
+def m002_conflict_index(db: sqlite_utils.Database) -> None:
+    # the node list counts unacknowledged conflicts on every request: read them from a small partial index
+    db.execute("CREATE INDEX IF NOT EXISTS case_events_conflicts ON case_events (feed, seq) WHERE conflict IS NOT NULL")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     ack_migrations.apply(db)
 

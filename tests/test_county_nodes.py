@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
 from county_server import audit, node_admin, tokens
 from county_server.app import create_app
+from county_server.cli import main as county_main
 from county_server.node import open_county_store
 from sanji_node.config import DataDir
 from sync_protocol.enrolment import EnrolRequest, Token
@@ -229,7 +231,7 @@ def test_release_or_refuse_a_quarantined_batch_from_the_page(app: Flask) -> None
     quarantined_batches(app)
     client = admin(app)
     page = client.get(f"/nodes/{V1}").get_data(as_text=True)
-    assert "第 2–2 条" in page and "放行" in page and "拒收" in page
+    assert "第 2–2 条" in page and "放行" in page and "拒收" in page and "吊销（笔记本丢失）以后写入的数据" in page
     assert "隔离 1 条" in client.get("/nodes").get_data(as_text=True)
     assert post(client, f"/nodes/{V1}/quarantine/1/release", {"reason": ""}, f"/nodes/{V1}").status_code == 302
     with store_of(app) as store:
@@ -287,3 +289,28 @@ def test_an_inspector_reads_every_page_but_gets_403_on_every_action(app: Flask) 
         resp = post(client, path, data)
         assert resp.status_code == 403, path
     assert len(audit_rows(app)) == 2  # the two enrolments of the fixture
+
+
+def test_the_cli_commands_are_the_same_actions_and_write_audit_rows(county_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    shutil.copytree(county_dir, path)
+    data = str(path)
+    issued = cli("enroll", "--data", data, "--role", "village", "--division", "430321101202", "--parent", T1,
+                 "--name", "新桥村", "--json")  # fmt: skip
+    assert issued.exit_code == 0, issued.output
+    token_id = Token.parse(issued.output.split('"token": "')[1].split('"')[0]).token_id
+    assert cli("tokens", "--data", data, "--cancel", token_id).exit_code == 0
+    assert "已作废" in cli("tokens", "--data", data).output
+    assert cli("rename", "--data", data, V1, "梅花社区").exit_code == 0
+    assert cli("revoke", "--data", data, V1, "--reason", "笔记本丢失").exit_code == 0
+    refused = CliRunner().invoke(county_main, ["resolve-fork", "--data", data, V1, "--reason", "x"])
+    assert refused.exit_code == 2 and "县级没有" in refused.output  # nothing of its feed here: nothing written
+    with open_county_store(DataDir(path)) as store:
+        rows = audit.rows(store.db)
+    assert [(r["action"], r["who_name"], r["target"]) for r in rows[:4]] == [
+        ("node.revoke", "命令行", V1),
+        ("node.rename", "命令行", V1),
+        ("token.cancel", "命令行", "430321101202"),
+        ("token.issue", "命令行", "430321101202"),
+    ]
+    assert rows[0]["reason"] == "笔记本丢失" and rows[1]["details"] == {"原名称": "梅花村", "新名称": "梅花社区"}

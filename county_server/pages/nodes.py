@@ -216,7 +216,9 @@ def _entry_row(seq: int, kind: str, key: str, hlc: int, value: Any) -> dict[str,
 def _evidence(store: Store, fork: dict[str, Any]) -> dict[str, Any]:
     """The entries on each branch after the fork point: what the county holds, and the other history."""
     feed, start = fork["feed"], fork["seq"]
-    ours = [_entry_row(e.seq, e.kind, e.key, e.hlc, e.value) for e in store.entries(feed, start)]
+    shown = store.entries(feed, start, start + EVIDENCE_ROWS - 1)
+    ours = [_entry_row(e.seq, e.kind, e.key, e.hlc, e.value) for e in shown]
+    ours_total = max(0, fork["held_seq"] - start + 1)
     theirs: dict[int, dict[str, Any]] = {}
     if fork["id"] is not None:
         for (blob,) in store.conn.execute(
@@ -230,7 +232,7 @@ def _evidence(store: Store, fork: dict[str, Any]) -> dict[str, Any]:
             except (SyncError, ValueError):
                 continue
     other = [theirs[s] for s in sorted(theirs)]
-    return {"ours": ours[:EVIDENCE_ROWS], "ours_total": len(ours), "theirs": other[:EVIDENCE_ROWS],
+    return {"ours": ours, "ours_total": ours_total, "theirs": other[:EVIDENCE_ROWS],
             "theirs_total": len(other)}  # fmt: skip
 
 
@@ -264,6 +266,13 @@ def _node_page(store: Store, node_id: str, at_ms: int) -> dict[str, Any] | None:
     out["forks"] = forks
     prefix = node_id + "/"
     out["quarantine"] = [q for q in store.quarantined() if str(q["feed"]).startswith(prefix)]
+    for q in out["quarantine"]:  # the store's reason, said as the administrator would
+        if "was revoked" in q["reason"] and m.revocation is not None:
+            q["why"] = f"吊销（{m.revocation.reason}）以后写入的数据"
+        elif "frozen after a fork" in q["reason"]:
+            q["why"] = "分叉冻结期间收到的数据，裁决分叉后可以放行"
+        else:
+            q["why"] = q["reason"]
     acked = node_admin.acks(store)
     conflicts = [c for c in views.conflicts(store.conn) if c["author"] == node_id]
     refused = [r for r in rejects.listed(store.conn) if r["author"] == node_id]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from io import BytesIO
 
 import pytest
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 
 from ..e2e.cluster import Cluster, wait_for
-from .helpers import screenshot
+from .helpers import pdf_text, screenshot
 
 ITEM = "城乡居民医保参保登记"
 ADMIN = ("周县长", "admin1", "admin1-pass-2026")
@@ -108,3 +110,10 @@ def test_a_restored_laptops_fork_is_resolved_from_the_node_page(page: Page, clus
     expect(page.locator(".command")).to_contain_text("village-agent init")
     assert page.locator(".sheet svg").count() == 1
     screenshot(page, "county-enrol-sheet")
+    printed = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    assert len(PdfReader(BytesIO(printed)).pages) == 1  # one A4 sheet
+    text = "".join(pdf_text(printed).split())
+    assert "节点登记单" in text and "新桥村" in text and "village-agentinit" in text
+    assert "令牌只显示这一次" not in text and "打印" not in text.replace(
+        "打印登记单", ""
+    )  # the screen notes never print
