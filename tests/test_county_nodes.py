@@ -146,6 +146,8 @@ def test_cancel_and_resend_a_token(app: Flask) -> None:
     first = post(client, "/nodes/enrol", {"role": "township", "name": "花石镇便民服务中心",
                                           "division": "430321102000", "days": "3"}).get_data(as_text=True)  # fmt: skip
     old = Token.parse(re.findall(r"SJ1\.[A-Z0-9.]+", first)[0])
+    waiting = client.get("/nodes/430321102000").get_data(as_text=True)  # not enrolled yet: its page offers 重发
+    assert "花石镇便民服务中心" in waiting and "重发令牌" in waiting and "未使用" in waiting
     assert post(client, "/nodes/430321102000/resend", {"reason": ""}).status_code == 302  # no reason: nothing
     resent = post(client, "/nodes/430321102000/resend", {"reason": "登记单丢失"})
     new = Token.parse(re.findall(r"SJ1\.[A-Z0-9.]+", resent.get_data(as_text=True))[0])
