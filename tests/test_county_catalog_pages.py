@@ -342,6 +342,8 @@ def test_a_file_that_cannot_be_taken_is_refused_in_chinese(
     monkeypatch.setattr(catalog_uploads, "MAX_BYTES", 2000)  # (the test client leaks a large body's spool file)
     resp = upload(admin, "big.csv", b"a" * 2001)
     assert resp.status_code == 413 and "文件太大" in text(resp)
+    resp = upload(admin, "bigger.csv", b"a" * 80_000)  # refused before anything reads the body
+    assert resp.status_code == 413 and "文件太大：事项清单文件不能超过" in text(resp)
     monkeypatch.undo()
     resp = admin.post("/catalog/import", data={"csrf_token": csrf(admin, "/catalog/import"), "mode": "增量"})
     assert resp.status_code == 400 and "请选择要导入的事项清单文件" in text(resp)

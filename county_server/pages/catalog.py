@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlite_utils
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from sanji_domain import catalog_import as importing
 from sanji_domain import guide
@@ -54,6 +55,31 @@ from .common import READ, WRITE, county, error_text, flash_error, me, now
 
 bp = Blueprint("catalog", __name__)
 STATE_BADGES = {IN_USE: "green", SUSPENDED: "orange", CANCELLED: "grey"}
+FORM_OVERHEAD = 64 * 1024  # the multipart framing and the other fields of the upload form
+
+
+@bp.record_once
+def _limit_uploads(state: Any) -> None:
+    """Cap an upload's body before anything reads it (the CSRF check parses the form before any view runs)."""
+
+    def limit() -> None:
+        if request.method == "POST" and request.endpoint == "catalog.import_file":
+            request.max_content_length = uploads.MAX_BYTES + FORM_OVERHEAD
+
+    state.app.before_request_funcs.setdefault(None, []).insert(0, limit)
+
+
+def _import_page(mode: str, error: str | None, status: int = 200) -> Any:
+    page = render_template("county/catalog_import.html", modes=importing.MODES, mode=mode,
+                           limit_mb=uploads.MAX_BYTES // (1024 * 1024), error=error)  # fmt: skip
+    return page, status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(e: RequestEntityTooLarge) -> Any:
+    return _import_page(
+        importing.INCREMENTAL, f"文件太大：事项清单文件不能超过 {uploads.MAX_BYTES // (1024 * 1024)} MB。", 413
+    )
 
 
 @bp.app_template_filter("catalog_value")
@@ -271,30 +297,23 @@ def change_state(code: str) -> Any:
 def import_file() -> Any:
     limit_mb = uploads.MAX_BYTES // (1024 * 1024)
     if request.method == "GET":
-        return render_template("county/catalog_import.html", modes=importing.MODES, mode=importing.INCREMENTAL,
-                               limit_mb=limit_mb, error=None)  # fmt: skip
+        return _import_page(importing.INCREMENTAL, None)
     mode = request.form.get("mode", importing.INCREMENTAL)
-
-    def refuse(message: str, status: int = 400) -> Any:
-        page = render_template("county/catalog_import.html", modes=importing.MODES, mode=mode, limit_mb=limit_mb,
-                               error=message)  # fmt: skip
-        return page, status
-
     if mode not in importing.MODES:
-        return refuse("请选择导入方式：增量 或 全量替换。")
-    if (request.content_length or 0) > uploads.MAX_BYTES + 64 * 1024:
-        return refuse(f"文件太大：事项清单文件不能超过 {limit_mb} MB。", 413)
+        return _import_page(importing.INCREMENTAL, "请选择导入方式：增量 或 全量替换。", 400)
     f = request.files.get("file")
     if f is None or not f.filename:
-        return refuse("请选择要导入的事项清单文件（.csv、.xlsx 或 .json）。")
+        return _import_page(mode, "请选择要导入的事项清单文件（.csv、.xlsx 或 .json）。", 400)
     data = f.read(uploads.MAX_BYTES + 1)
     if len(data) > uploads.MAX_BYTES:
-        return refuse(f"文件太大：事项清单文件不能超过 {limit_mb} MB。", 413)
+        return _import_page(mode, f"文件太大：事项清单文件不能超过 {limit_mb} MB。", 413)
     if not data:
-        return refuse(f"文件 {f.filename} 是空的。")
+        return _import_page(mode, f"文件 {f.filename} 是空的。", 400)
     name = f.filename.replace("\\", "/").rsplit("/", 1)[-1]
     if not name.lower().endswith((".csv", ".xlsx", ".xlsm", ".json")):
-        return refuse(f"{name}: 事项清单应为 .csv、.xlsx 或 .json 文件（.xls 请在 Excel 中另存为 .xlsx）。")
+        return _import_page(
+            mode, f"{name}: 事项清单应为 .csv、.xlsx 或 .json 文件（.xls 请在 Excel 中另存为 .xlsx）。", 400
+        )
     upload = uploads.save(county().node.data.path, data, name=name, mode=mode, kind=uploads.IMPORT,
                           login=str(me().get("login") or ""), now_ms=now())  # fmt: skip
     return redirect(url_for("catalog.preview", upload_id=upload.upload_id))
@@ -324,8 +343,7 @@ def preview(upload_id: str) -> Any:
         shown = _preview_of(upload, data)
     except SyncError as e:  # a file that cannot be read at all
         uploads.discard(county().node.data.path, upload_id)
-        return render_template("county/catalog_import.html", modes=importing.MODES, mode=upload.mode,
-                               limit_mb=uploads.MAX_BYTES // (1024 * 1024), error=error_text(e)), 400  # fmt: skip
+        return _import_page(upload.mode, error_text(e), 400)
     written = {b["task_code"]: b for b in shown.written}
     for body in written.values():
         body["fee_text"], body["deadline_text"], body["level_text"] = (
