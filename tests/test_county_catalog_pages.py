@@ -177,6 +177,7 @@ def test_the_list_shows_every_item_by_name_with_level_deadline_fee_and_the_relea
     assert "在用 48 项，暂停 0 项，取消 0 项" in page
     found = text(admin.get("/catalog?q=gljt"))  # pinyin initials
     assert "高龄津贴申请" in found and "农村低保申请" not in found and "找到 1 项" in found
+    assert "找到 1 项" in text(admin.get("/catalog?q=高龄津")) and "找到 1 项" in text(admin.get(f"/catalog?q={DIBAO}"))
     county_items = text(admin.get("/catalog?level=县"))
     assert "残疾人证申领" in county_items and "高龄津贴申请" not in county_items
     assert "没有符合条件的事项" in text(admin.get("/catalog?state=取消"))
@@ -400,7 +401,7 @@ def test_editing_an_item_is_checked_like_an_import_previewed_then_confirmed(
     assert re.search(r'has-error">\s*<label for="f-promised_days".*?承诺时限 25 超过法定时限 20', text(bad), re.S)
     assert state(data_path)[0] == 1
     ok = admin.post(f"/catalog/item/{GAOLING}/edit",
-                    data={**form, "promised_days": "6", "fee-0-name": "工本费", "fee-0-yuan": "12.50"})  # fmt: skip
+                    data={**form, "promised_days": "6", "fee-0-name": "工本费", "fee-0-yuan": "12.50", "m-4-name": ""})  # fmt: skip
     assert ok.status_code == 302, text(ok)
     url = ok.headers["Location"]
     page = text(admin.get(url))
@@ -415,6 +416,7 @@ def test_editing_an_item_is_checked_like_an_import_previewed_then_confirmed(
     version, items = state(data_path)
     assert version == 2 and items[GAOLING]["promised_days"] == 6
     assert items[GAOLING]["fees"] == [{"name": "工本费", "standard_fen": 1250, "basis": "", "exemption": ""}]
+    assert len(items[GAOLING]["materials"]) == 4  # the material whose name was cleared is gone
     [row] = audit_rows(data_path, "catalog.item")
     assert row["target"] == GAOLING and row["details"]["changed"] == 1 and row["details"]["version"] == 2
     again = form_fields(text(admin.get(f"/catalog/item/{GAOLING}/edit")))
@@ -432,6 +434,12 @@ def test_a_new_item_from_the_form_and_a_code_already_taken(admin: FlaskClient, d
     assert taken.status_code == 400 and f"实施编码 {GAOLING} 已在事项清单中" in text(taken)
     missing = admin.post("/catalog/new", data={**base, "task_code": ""})
     assert missing.status_code == 400 and "必填" in text(missing)
+    nameless_fee = admin.post("/catalog/new", data={**base, "task_code": "T-NEW-9", "fee-0-yuan": "5"})
+    assert nameless_fee.status_code == 400
+    assert re.search(r'<div class="error" role="alert">第 1 项收费 name: 必填</div>', text(nameless_fee))
+    bad_amount = admin.post("/catalog/new", data={**base, "task_code": "T-NEW-9", "fee-0-name": "工本费",
+                                                  "fee-0-yuan": "12.505"})  # fmt: skip
+    assert bad_amount.status_code == 400 and "不是金额" in text(bad_amount)
     ok = admin.post("/catalog/new", data={**base, "task_code": "T-NEW-9"})
     assert ok.status_code == 302
     body = text(admin.get(ok.headers["Location"]))
@@ -468,7 +476,7 @@ def test_the_release_history_and_the_diff_of_any_two_releases(admin: FlaskClient
     page = text(admin.get("/catalog/releases"))
     for v in (1, 2, 3, 4):
         assert f"第 {v} 版" in page
-    assert "周县长" in page and "暂停 " + DIBAO in page and "核查" in page
+    assert "周县长" in page and "命令行" in page and "暂停 " + DIBAO in page and "核查" in page
     diff = text(admin.get("/catalog/diff?a=1&b=4"))
     assert "事项清单第 1 版 → 第 4 版" in diff and "变更 2 项" in diff
     assert re.search(r"<td>承诺时限</td><td class=\"old\">10 个工作日</td><td class=\"new\">8 个工作日</td>", diff)

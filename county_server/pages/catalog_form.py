@@ -135,18 +135,22 @@ def form_values(item: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _rows(form: Any, prefix: str, keys: tuple[str, ...]) -> list[dict[str, str]]:
-    """The filled rows of a table in the form (inputs named `prefix-<n>-<key>`), in order."""
+def _rows(form: Any, prefix: str, keys: tuple[str, ...], kept_by: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a table in the form (inputs named `prefix-<n>-<key>`), in order, that fill one of `kept_by`.
+
+    A material whose name is cleared is deleted; a fee with an amount but no
+    name is kept, so that the check says its name is missing.
+    """
     numbers = sorted({int(k.split("-")[1]) for k in form if k.startswith(prefix + "-") and k.split("-")[1].isdigit()})
     rows = [{k: (form.get(f"{prefix}-{n}-{k}") or "").strip() for k in keys} for n in numbers]
-    return [r for r in rows if r["name"] or any(r[k] for k in keys if k not in ("form", "copies", "required"))]
+    return [r for r in rows if any(r[k] for k in kept_by)]
 
 
 def posted_values(form: Any) -> dict[str, Any]:
     """The edit form as posted, in the shape `form_values` gives (to check it, or to show it again)."""
     out: dict[str, Any] = {f.key: (form.get(f.key) or "") for f in FIELDS if f.key not in ("materials", "fees")}
-    out["materials"] = _rows(form, "m", MATERIAL_KEYS)
-    out["fees"] = _rows(form, "fee", FEE_KEYS)
+    out["materials"] = _rows(form, "m", MATERIAL_KEYS, ("name",))
+    out["fees"] = _rows(form, "fee", FEE_KEYS, ("name", "yuan"))
     return out
 
 
