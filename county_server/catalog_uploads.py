@@ -76,9 +76,9 @@ def load(data_path: Path, upload_id: str) -> tuple[Upload, bytes]:
     try:
         meta = json.loads((where / f"{upload_id}.json").read_text(encoding="utf-8"))
         data = (where / f"{upload_id}.bin").read_bytes()
-    except (OSError, ValueError):
+        return Upload(**meta), data
+    except (OSError, ValueError, TypeError):
         raise gone from None
-    return Upload(**meta), data
 
 
 def discard(data_path: Path, upload_id: str) -> None:
