@@ -475,7 +475,9 @@ def catalog_import(data_dir: str, file: str, dry_run: bool, replace: bool, yes: 
         if preview.cancelled and replace and not yes:
             _confirm_cancel(len(preview.cancelled), ask=not as_json)
         assert key is not None
-        release = catalog.publish_import(store, key, preview, now_ms=now_ms(), digest=preview.digest)
+        release = catalog.publish_import(
+            store, key, preview, now_ms=now_ms(), digest=preview.digest, who=audit.CLI_ACTOR
+        )
     if release["version"] is None:
         emit(as_json, {**release, "preview": preview.as_json()},
              f"无变化：{file} 与当前第 {release['current']} 版相同，未发布新版本。")  # fmt: skip
@@ -589,7 +591,7 @@ def _state_command(name: str, state: str, help: str, reason_help: str, *, reason
     def command(data_dir: str, code: str, reason: str, as_json: bool) -> None:
         data, _, key = county(data_dir)
         with open_county_store(data) as store:
-            release = catalog.change_state(store, key, code, state, reason, now_ms=now_ms())
+            release = catalog.change_state(store, key, code, state, reason, now_ms=now_ms(), who=audit.CLI_ACTOR)
         why = f"（{reason}）" if reason else ""
         emit(as_json, release, f"已{STATE_ACTIONS[state]}事项 {code}{why}，发布为事项清单第 {release['version']} 版。")
 
