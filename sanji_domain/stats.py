@@ -121,16 +121,22 @@ _FACT_COLUMNS = (
 
 
 def clocked_facts(
-    conn: Any, where: str = "", params: Any = (), *, today: date, tz: tzinfo = CST
+    conn: Any,
+    where: str = "",
+    params: Any = (),
+    *,
+    today: date,
+    tz: tzinfo = CST,
+    clocks: dict[tuple[Any, ...], CaseClock] | None = None,
 ) -> Iterator[tuple[dict[str, Any], CaseClock]]:
     """Every counted case (not a linked county case) as (its facts, its clock); `where` narrows the query
     with more conditions on `c` (" AND c.case_id IN (?, ?)").
 
     The clock (`views.clock_of`) is the costly part: it depends on the acceptance, completion and closing
     days, the time limit, the pauses and the state, and cases that share these (most cases of a busy week
-    do) share it."""
+    do) share it. A caller asking in several parts passes one `clocks` dict to share them across the parts."""
     cal, cs = calendar(conn), clock_settings(conn)
-    clocks: dict[tuple[Any, ...], CaseClock] = {}
+    clocks = {} if clocks is None else clocks
     for values in conn.execute(_FACTS_SELECT + where, list(params)):
         row = dict(zip(_FACT_COLUMNS, values, strict=True))
         memo = (

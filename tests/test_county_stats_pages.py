@@ -109,13 +109,14 @@ class County:
         return cmd
 
     def case(
-        self, village: str, day: str, *, accept: str | None = None, complete: str | None = None, item: str = ELDER
+        self, place: str, day: str, *, accept: str | None = None, complete: str | None = None, item: str = ELDER
     ) -> str:
-        """A case filed at `village` on `day`, accepted and completed by the township's clerk on those days."""
+        """A case filed at `place` (a village, or a township's window) on `day`, accepted and completed by the
+        township's clerk on those days."""
         request = self.people.case_request(self.items[item])
-        made = self.run(commands.new_cases(self.store.conn, self.actor(village), [request], now_ms=at(day, 9)))
+        made = self.run(commands.new_cases(self.store.conn, self.actor(place), [request], now_ms=at(day, 9)))
         cid: str = made.result["cases"][0]["case_id"]
-        clerk = self.actor(self.parent[village], "李明")
+        clerk = self.actor(self.parent.get(place, place), "李明")
         if accept:
             self.run(commands.transition(self.store.conn, clerk, cid, "accept", now_ms=at(accept, 10)))
         if complete:
@@ -164,6 +165,7 @@ def small_script(c: County) -> None:
     c.case("v21", "2026-10-12", accept="2026-10-12", complete="2026-10-14")
     c.case("v21", "2026-11-02", accept="2026-11-02", complete="2026-12-01")  # late, completed in December
     c.case("v21", "2026-10-20", accept="2026-10-20", complete="2026-11-25")  # late, completed in November
+    c.case("t2", "2026-11-06", accept="2026-11-06")  # a walk-in at 白沙镇's window, still open
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +260,7 @@ def test_every_township_and_village_by_name_with_the_domain_s_rates(app: Flask, 
     assert row_of(ranking, "城关镇")[-2:] == ["1", "0"]  # the 黄牌
     items = section(page, "items")
     d = domain(app, "item", *NOVEMBER)[ELDER]
-    assert row_of(items, ELDER)[1:4] == ["6", "5", f"{d['on_time_rate']} {d['on_time']}/5"] and d["filed"] == 6
+    assert row_of(items, ELDER)[1:4] == ["7", "5", f"{d['on_time_rate']} {d['on_time']}/5"] and d["filed"] == 7
     assert row_of(items, "生育登记")[1:] == ["0", "0", "—", "—", "—", "—", "0", "0"]  # an item in use, no case
     assert page.count("<svg") >= 2 and 'class="bar-ontime"' in page and "<polyline" in page
 
@@ -301,9 +303,26 @@ def test_the_excel_export_has_the_page_s_numbers_and_names(app: Flask, client: F
     assert client.get("/stats/export?by=nothing").status_code == 404
 
 
+def test_defaults_the_township_filter_and_the_window_row(client: FlaskClient) -> None:
+    page = client.get("/stats").get_data(as_text=True)  # the clock says 2026-12-03: this month
+    assert '<span class="period-label">2026年12月</span>' in page
+    assert '<option value="2026-12" selected>' in page and '<option value="2026-Q4">' in page
+    page = client.get("/stats?period=2026-11").get_data(as_text=True)
+    assert re.search(r'<tr class="best">\s*<td class="num">1</td><td>城关镇</td>', page)
+    assert re.search(r'<tr class=" lowest">\s*<td class="num">2</td><td>白沙镇</td>', page)
+    villages = section(page, "villages")
+    # 白沙镇's window case is in its own row, so the villages add up to the township
+    assert row_of(villages, "（乡镇窗口直接收件）")[1:3] == ["1", "0"]
+    assert row_of(section(page, "ranking"), "白沙镇")[2] == "2"  # 收件 in November: 新桥村 1 and the window 1
+    only = section(client.get("/stats?period=2026-11&township=t2").get_data(as_text=True), "villages")
+    assert "新桥村" in only and "石门村" in only and "梅花村" not in only
+
+
 def test_the_monthly_bulletin(client: FlaskClient) -> None:
-    page = client.get("/stats/bulletin?month=2026-11").get_data(as_text=True)
+    page = client.get("/stats/bulletin").get_data(as_text=True)  # last month by default
     assert "示范县政务服务月度通报（2026年11月）" in page
+    assert page == client.get("/stats/bulletin?month=2026-11").get_data(as_text=True)
+    assert "按时办结率 60.0%（上月 100.0%）" in page  # 3 of 5 completions on time; October: 1 of 1
     assert "按时办结率最高：</b>城关镇" in page and "按时办结率最低：</b>白沙镇" in page
     assert "本月无办结：清水乡" in page
     assert "黄牌 1 张、红牌 0 张" in page

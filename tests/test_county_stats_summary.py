@@ -17,6 +17,7 @@ import sqlite_utils
 from county_server import stats_summary
 from sanji_domain import stats
 from sanji_domain.commands import CST
+from sanji_domain.errors import ValidationError
 from sanji_domain.schema import domain_migrations
 
 TODAY = date(2026, 12, 3)
@@ -275,3 +276,41 @@ def test_a_summary_made_for_existing_data_counts_what_was_there() -> None:
     for first, last in PERIODS:
         months = (stats_summary.month_of(first), stats_summary.month_of(last))
         assert summarised(db, *months) == summarised(kept, *months) == from_scratch(kept, first, last)
+
+
+def test_ranking_ties_share_a_rank_and_townships_without_completions_are_not_ranked() -> None:
+    def row(name: str, on_time: int, completions: int) -> dict[str, Any]:
+        return stats.row_of("township", name, name, {"on_time": on_time, "completions": completions})
+
+    rows = [
+        row("甲镇", 1, 2),
+        row("乙镇", 3, 3),
+        row("丙镇", 2, 4),
+        row("丁镇", 1, 1),
+        row("戊乡", 0, 0),
+        row("己镇", 0, 3),
+    ]
+    got = stats_summary.ranking(rows)
+    assert [(r["label"], r["rank"], r["tied"]) for r in got["rows"]] == [
+        ("乙镇", 1, True),  # 100.0%, 3 completions: listed before 丁镇's 1
+        ("丁镇", 1, True),
+        ("丙镇", 3, True),  # 50.0%: the rank after two firsts is 3
+        ("甲镇", 3, True),
+        ("己镇", 5, False),
+    ]
+    assert [r["label"] for r in got["best"]] == ["乙镇", "丁镇"] and [r["label"] for r in got["lowest"]] == ["己镇"]
+    assert [r["label"] for r in got["unranked"]] == ["戊乡"]
+    assert stats_summary.ranking([row("甲镇", 1, 1)])["lowest"] == []  # one township is not also the lowest
+
+
+def test_periods() -> None:
+    assert stats_summary.parse_period("2026-11").months == ["2026-11"]
+    q = stats_summary.parse_period("2026-q4")
+    assert (q.kind, q.label, q.months) == ("quarter", "2026年第四季度", ["2026-10", "2026-11", "2026-12"])
+    assert (
+        stats_summary.parse_period("2026").months[0] == "2026-01"
+        and len(stats_summary.parse_period("2026").months) == 12
+    )
+    for bad in ("2026-13", "26-11", "2026-Q5", "", "十一月"):
+        with pytest.raises(ValidationError, match="统计期间"):
+            stats_summary.parse_period(bad)
