@@ -343,3 +343,26 @@ def test_the_summary_follows_new_entries_without_recomputing_everything(app: Fla
         assert store.conn.execute("SELECT COUNT(*) FROM stats_dirty").fetchone()[0] == 1
     page = client.get("/stats?period=2026-11").get_data(as_text=True)
     assert row_of(section(page, "villages"), "石门村")[1:4] == ["1", "1", "100.0% 1/1"]
+
+
+def test_a_busy_database_shows_the_last_figures_with_a_notice(
+    county_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another writer (a township's upload) holds the database past the busy timeout, the page shows
+    the figures of the last update and says so, instead of an error."""
+    path = tmp_path / "c"
+    shutil.copytree(county_dir, path)
+    monkeypatch.setenv("SANJI_BUSY_TIMEOUT_MS", "50")
+    flask_app = create_app(path, clock_ms=Clock())
+    flask_app.config["TESTING"] = True
+    try:
+        client = flask_app.test_client()
+        login(client)
+        with open_county_store(DataDir(path)) as store:
+            store.conn.execute("BEGIN IMMEDIATE")
+            store.conn.execute("INSERT OR IGNORE INTO stats_dirty (case_id) VALUES ('*')")
+            page = client.get("/stats?period=2026-11").get_data(as_text=True)
+            store.conn.rollback()
+        assert "统计数字正在更新" in page and "城关镇" in page
+    finally:
+        flask_app.extensions["county"].ws.close()

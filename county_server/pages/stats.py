@@ -7,6 +7,7 @@ for a year), brought up to date with the cases that changed since the last look,
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, render_template, request
@@ -56,7 +57,10 @@ def _period(text: str | None, default: str) -> Period:
 
 def _figures(period: Period) -> dict[str, Any]:
     def read(db: Any) -> dict[str, Any]:
-        stats_summary.refresh(db, today=today())
+        try:
+            stats_summary.refresh(db, today=today())
+        except sqlite3.OperationalError:  # another writer held the database past the busy timeout
+            flash("统计数字正在更新，这次显示的是上次更新的数字；请稍后刷新页面。", "warning")
         got = stats_summary.figures(db.conn, period)
         got["first_month"] = db.execute("SELECT MIN(month) FROM stats_place_month").fetchone()[0]
         return got
