@@ -14,10 +14,11 @@ evaluations and cards are signed entries (each node's own key) folded by the rea
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,86 @@ def test_a_busy_database_shows_the_last_figures_with_a_notice(
         assert "统计数字正在更新" in page and "城关镇" in page
     finally:
         flask_app.extensions["county"].ws.close()
+
+
+def test_the_summary_equals_the_domain_after_random_signed_case_events(tmp_path: Path) -> None:
+    """Cases filed, accepted, paused (补正, 挂起), resumed, completed, delivered, voided and withdrawn as real
+    signed entries folded by the county's store, evaluations and cards among them, the summary brought up to
+    date at random moments: it equals `sanji_domain.stats` computed from scratch."""
+    from county_server import stats_summary
+    from sanji_domain.states import ACTIONS
+    from sync_protocol.errors import SyncError
+
+    rng = random.Random(7)
+    weights = {"accept": 4, "start": 1, "suspend": 2, "resume": 3, "request_supplement": 2, "supplement": 3,
+               "complete": 5, "deliver": 1, "void": 1, "withdraw": 1}  # fmt: skip
+
+    def move_for(state: str) -> str | None:
+        allowed = [a for a in weights if state in ACTIONS[a].sources and "clerk" in ACTIONS[a].sources[state]]
+        return rng.choices(allowed, [weights[a] for a in allowed])[0] if allowed else None
+
+    def script(c: County) -> None:
+        day = date(2026, 9, 28)
+        cases: list[tuple[str, str]] = []
+        for _ in range(220):
+            day += timedelta(days=rng.choice([0, 0, 0, 1, 1, 2]))
+            when = day.isoformat()
+            roll = rng.random()
+            if roll < 0.15 or not cases:
+                village = rng.choice(["v11", "v12", "v21"])
+                cases.append((c.case(village, when, item=rng.choice([ELDER, "老年优待证办理", "生育登记"])), village))
+                continue
+            cid, village = rng.choice(cases)
+            try:
+                state = c.store.conn.execute("SELECT state FROM cases WHERE case_id = ?", (cid,)).fetchone()[0]
+                move = move_for(state)
+                if roll < 0.85 and move is not None:
+                    who = c.actor(c.parent[village], "李明")
+                    data = (
+                        {"reason": "材料不全"} if move in ("suspend", "request_supplement", "void", "withdraw") else {}
+                    )
+                    c.run(
+                        commands.transition(c.store.conn, who, cid, move, data, now_ms=at(when, rng.randrange(9, 17)))
+                    )
+                elif roll < 0.93:
+                    c.evaluate(village, cid, rng.randint(1, 5), when)
+                else:
+                    c.card(cid, rng.choice(["预警", "黄牌", "红牌"]), when)
+            except SyncError:
+                pass  # not allowed here (a card on a case already carded the same way): nothing written
+            if rng.random() < 0.1:
+                stats_summary.refresh(c.store.db, today=TODAY)
+
+    path = build_county(tmp_path / "c", SMALL, script)
+    with open_county_store(DataDir(path)) as store:
+        stats_summary.refresh(store.db, today=TODAY)
+        completions = store.conn.execute("SELECT COUNT(*) FROM cases WHERE completed_ms IS NOT NULL").fetchone()[0]
+        paused = store.conn.execute("SELECT COUNT(*) FROM cases WHERE pauses != '[]'").fetchone()[0]
+        assert completions >= 10 and paused >= 3  # the script made what it should test
+        for text in ("2026-10", "2026-11", "2026-Q4", "2026"):
+            period = stats_summary.parse_period(text)
+            first = date.fromisoformat(period.first + "-01")
+            last = date.fromisoformat(period.last + "-01").replace(day=28) + timedelta(days=4)
+            last -= timedelta(days=last.day)
+            got = stats_summary.figures(store.conn, period)
+            for group_by, rows in (("township", got["townships"]), ("item", got["items"]), ("month", got["months"])):
+                want = {
+                    r["group"]: r
+                    for r in stats.statistics(store.conn, group_by=group_by, period=(first, last), today=TODAY)
+                }
+                for r in rows:
+                    w = want.get(r["group"], stats.empty_row(group_by, r["group"], ""))
+                    for key in (
+                        "filed",
+                        "completions",
+                        "on_time",
+                        "instant",
+                        "handling_days",
+                        "evaluations",
+                        "satisfied",
+                    ):
+                        assert r[key] == w[key], (text, group_by, r["label"], key)
+            village_rows = {r["group"]: r for _, rows in got["village_groups"] for r in rows if r["group"]}
+            for w in stats.statistics(store.conn, group_by="village", period=(first, last), today=TODAY):
+                assert village_rows[w["group"]]["on_time_rate"] == w["on_time_rate"]
+                assert village_rows[w["group"]]["satisfaction_rate"] == w["satisfaction_rate"]
