@@ -434,6 +434,8 @@ def figures(conn: Any, period: Period, *, trend_months: int = 12) -> dict[str, A
         for (code,), c in sorted(items.items())
         if code and code not in set(in_use) and any(c.values())
     ]
+    # the items people used first (most cases filed, then most completed), then the unused ones
+    item_rows.sort(key=lambda r: (r["empty"], -r["filed"], -r["completions"]))
 
     months = _sums(month_counts(conn, period.first, period.last), 1)
     month_rows = [_row("month", m, month_label(m), months.get((m,))) for m in period.months]

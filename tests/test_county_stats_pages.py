@@ -263,6 +263,7 @@ def test_every_township_and_village_by_name_with_the_domain_s_rates(app: Flask, 
     d = domain(app, "item", *NOVEMBER)[ELDER]
     assert row_of(items, ELDER)[1:4] == ["7", "5", f"{d['on_time_rate']} {d['on_time']}/5"] and d["filed"] == 7
     assert row_of(items, "生育登记")[1:] == ["0", "0", "—", "—", "—", "—", "0", "0"]  # an item in use, no case
+    assert items.index(ELDER) < items.index("生育登记")  # the items people used come first
     assert page.count("<svg") >= 2 and 'class="bar-ontime"' in page and "<polyline" in page
 
 
