@@ -1,19 +1,120 @@
-"""对账: 每个乡镇、每个村的联系和上报情况 (being built)."""
+"""对账, the county's home page: each township and village by name, what came up, who has gone quiet.
+
+Routes: `/` the table (sortable `?sort=`, filtered by `?township=`, `?problems=1`, `?silent=1`),
+`/recon.json` the same figures as JSON, `/recon/export` the table as Excel, `/completeness?period=`
+which villages reported in a month or week, and `/recon/settings` (管理员) the 静默 threshold.
+The figures come from `county_server.reconcile`; each problem links to the node's page `/nodes/<id>`.
+"""
 
 from __future__ import annotations
 
+import io
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
 
+from sanji_domain.errors import DomainError
+from sanji_node.actions import county as county_actions
 from sanji_node.web.auth import require
+from sync_protocol.errors import SyncError
 
-from .common import READ
+from .. import reconcile
+from .common import READ, WRITE, county, flash_error, local, now, record, ws
 
 bp = Blueprint("recon", __name__)
+
+
+def _filters() -> reconcile.Filters:
+    sort = request.args.get("sort", "name")
+    return reconcile.Filters(
+        township=request.args.get("township") or None,
+        problems=request.args.get("problems") == "1",
+        silent=request.args.get("silent") == "1",
+        sort=sort if sort in reconcile.SORTS else "name",
+    )
+
+
+def _figures(filters: reconcile.Filters) -> dict[str, Any]:
+    return county().ws.read(lambda _conn: reconcile.reconciliation(county().ws.store, now_ms=now(), filters=filters))
 
 
 @bp.get("/")
 @require(*READ)
 def index() -> Any:
-    return render_template("county/building.html", heading="对账", description="每个乡镇、每个村的联系和上报情况")
+    filters = _filters()
+    figures = _figures(filters)
+    return render_template(
+        "county/recon.html", f=figures, sorts=reconcile.SORTS, args=request.args.to_dict(), fmt=reconcile.fmt_time
+    )
+
+
+@bp.get("/recon.json")
+@require(*READ)
+def as_json() -> Any:
+    return jsonify(_figures(_filters()))
+
+
+@bp.get("/recon/export")
+@require(*READ)
+def export() -> Any:
+    figures = _figures(_filters())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "recon.xlsx"
+        reconcile.export_xlsx(path, figures)
+        data = path.read_bytes()
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"对账_{figures['today']}.xlsx",
+    )
+
+
+@bp.get("/completeness")
+@require(*READ)
+def completeness() -> Any:
+    kind = "week" if request.args.get("kind") == "week" else "month"
+    period = request.args.get("period") or reconcile.current_period(now(), kind)
+    try:
+        figures = county().ws.read(lambda _conn: reconcile.completeness(county().ws.store, period, now_ms=now()))
+    except DomainError as e:
+        flash(e.message + (f"（建议：{e.hint}）" if e.hint else ""), "error")
+        return redirect(url_for("recon.completeness"))
+    current = reconcile.current_period(now(), "month")
+    months = [current]
+    y, m = int(current[:4]), int(current[5:])
+    for _ in range(11):
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+        months.append(f"{y}-{m:02d}")
+    return render_template(
+        "county/recon_completeness.html", c=figures, months=months, week=reconcile.current_period(now(), "week")
+    )
+
+
+@bp.post("/recon/settings")
+@require(*WRITE)
+def settings() -> Any:
+    try:
+        value = int(request.form.get("silent_workdays", ""))
+    except ValueError:
+        flash("静默天数须为整数（例如 3）", "error")
+        return redirect(url_for("recon.index"))
+    try:
+        county_actions.set_setting(ws(), "silent_workdays", value)
+    except SyncError as e:
+        flash_error(e)
+        return redirect(url_for("recon.index"))
+    local(
+        lambda db: record(
+            db,
+            "settings",
+            target_kind="setting",
+            target="silent_workdays",
+            reason=request.form.get("reason", "").strip(),
+            details={"silent_workdays": value},
+        )
+    )
+    flash(f"已设置：连续 {value} 个工作日没有联系即标为静默。", "success")
+    return redirect(url_for("recon.index"))
