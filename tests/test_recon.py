@@ -257,6 +257,7 @@ def test_the_page_shows_names_the_silent_flag_and_links_each_problem_to_its_node
     assert "静默 3 个工作日" in page and "从未联系" in page
     assert 'href="/nodes/v12"' in page and 'href="/nodes/t1"' in page  # 新桥村 静默, 城关镇 拒收
     assert 'href="/nodes/v11"' not in page  # 梅花村 has no problem
+    assert 'href="/?sort=month"' in page and 'href="/?sort=contact"' in page  # sort by a column's heading
     assert "v21" not in page.replace('href="/nodes/v21"', "").replace('value="', "")  # ids only in links
     filtered = admin.get("/?township=t2&silent=1").get_data(as_text=True)
     assert "白石村" in filtered and "梅花村" not in filtered
@@ -308,6 +309,8 @@ def test_the_command_line_shows_the_same_figures_as_json_text_and_excel(path: Pa
     assert "  新桥村：最后联系 从未联系" in out and "[静默]" in out  # by the real clock, every one is silent now
     sheet = openpyxl.load_workbook(tmp_path / "对账.xlsx").active
     assert "新桥村" in [c.value for c in sheet["B"]]
+    assert cli("settings", "set", "silent_workdays", "5", "--data", str(path)).exit_code == 0
+    assert json.loads(cli("reconcile", "--data", str(path), "--json").output)["silent_workdays"] == 5
     month = cli("completeness", "--data", str(path), "--period", "2026-03").output
     assert "2026年3月：已上报 0，迟报 2，静默 1" in month and "  新桥村：静默" in month
     bad = cli("completeness", "--data", str(path), "--period", "March")
