@@ -158,7 +158,7 @@ def node_rows(store: Store) -> list[dict[str, Any]]:
 # --- the reconciliation table --------------------------------------------------------------------------------
 
 SORTS = {
-    "name": "名称",
+    "name": "区划顺序",
     "contact": "最后联系（最久的在前）",
     "today": "今日收件",
     "week": "本周收件",
@@ -269,7 +269,7 @@ def reconciliation(store: Store, *, now_ms: int, filters: Filters | None = None)
             )
             if bad
         ]
-    townships = sorted((r for r in rows if r["role"] == "township"), key=lambda r: (r["name"], r["node"]))
+    townships = sorted((r for r in rows if r["role"] == "township"), key=_sort_key("name"))
     villages: dict[str | None, list[dict[str, Any]]] = {}
     for r in rows:
         if r["role"] == "village":
@@ -327,7 +327,7 @@ def _sort_key(sort: str) -> Any:
         raise ValidationError(f"未知的排序 {sort!r}", hint="可用: " + "、".join(SORTS))
     never = -1  # never contacted: quietest of all
     keys = {
-        "name": lambda r: (r["name"], r["node"]),
+        "name": lambda r: (r["division"] or "", r["name"], r["node"]),
         "contact": lambda r: (r.get("last_contact_ms") or never, r["name"]),
         "today": lambda r: (-r["cases_today"], r["name"]),
         "week": lambda r: (-r["cases_week"], r["name"]),
@@ -412,12 +412,12 @@ def completeness(store: Store, period: str, *, now_ms: int) -> dict[str, Any]:
     }
     directory = store.directory()
     members = [m for m in directory if m.role in ("township", "village")]
-    townships = sorted((m for m in members if m.role == "township"), key=lambda m: (directory.name_of(m.node), m.node))
+    townships = sorted((m for m in members if m.role == "township"), key=lambda m: (m.division or "", m.node))
     by_township: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for t in townships:
         counts = dict.fromkeys(STATES, 0)
-        for v in sorted((m for m in members if m.parent == t.node), key=lambda m: (directory.name_of(m.node), m.node)):
+        for v in sorted((m for m in members if m.parent == t.node), key=lambda m: (m.division or "", m.node)):
             cases, entries, days = sums.get(v.node, (0, 0, 0))
             last_contact = latest.get(v.node)
             if not days:

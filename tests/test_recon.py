@@ -169,7 +169,8 @@ def by_node(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_each_township_and_village_by_name_with_its_cases_contact_and_problems(admin: FlaskClient) -> None:
     data = figures(admin)
     assert [g["township"]["name"] for g in data["groups"]] == ["城关镇", "花石镇"]  # by name, villages grouped
-    assert [[v["name"] for v in g["villages"]] for g in data["groups"]] == [["新桥村", "梅花村"], ["白石村"]]
+    # in the order of their division codes (区划代码), villages under their township
+    assert [[v["name"] for v in g["villages"]] for g in data["groups"]] == [["梅花村", "新桥村"], ["白石村"]]
     rows = by_node(data)
     # cases counted by the day the village filed them: today 2, this week (from Monday) 3, this month 6
     assert [rows["v11"][k] for k in ("cases_today", "cases_week", "cases_month")] == [2, 3, 6]
@@ -269,10 +270,10 @@ def test_export_to_excel_with_chinese_headers_and_names(admin: FlaskClient) -> N
     sheet = openpyxl.load_workbook(BytesIO(resp.data)).active
     rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
     assert rows[0][:4] == ["乡镇", "名称", "类别", "最后联系"]
-    assert [r[1] for r in rows[1:]] == ["城关镇", "新桥村", "梅花村", "花石镇", "白石村"]
-    meihua = rows[3]
+    assert [r[1] for r in rows[1:]] == ["城关镇", "梅花村", "新桥村", "花石镇", "白石村"]
+    meihua = rows[2]
     assert meihua[0] == "城关镇" and meihua[5:8] == [2, 3, 6] and meihua[3] == "2026-03-18 09:00"
-    assert rows[2][16] == "静默" and rows[2][3] == "从未联系"
+    assert rows[3][16] == "静默" and rows[3][3] == "从未联系"
 
 
 def test_completeness_by_month_and_week_with_the_rate_per_township(admin: FlaskClient) -> None:
