@@ -36,6 +36,7 @@ from sync_protocol.sqlite_store import Store
 
 from .network import seeded_key
 from .test_county_pages import PASSWORDS, login, token
+from .test_township_pages import Clock
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "sanji_domain" / "data" / "demo_catalog.json"
 ITEM = "城乡居民医保参保登记"
@@ -118,17 +119,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.ms = NOW
-
-    def __call__(self) -> int:
-        return self.ms
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    moved = Clock()
+    moved.ms = NOW
+    return moved
 
 
 @pytest.fixture
