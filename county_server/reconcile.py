@@ -33,6 +33,7 @@ The definitions are written out in docs/domain.md ("Reconciliation (对账)").
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -109,6 +110,10 @@ def m001_recon_daily(db: sqlite_utils.Database) -> None:
 # --- what `county-server nodes` prints ---------------------------------------------------------------------
 
 
+def _holds(node: str, directory: Any, feed: str) -> bool:
+    return routing.should_hold(node, feed, directory)
+
+
 def node_rows(store: Store) -> list[dict[str, Any]]:
     """Every enrolled node: last contact (direct or relayed), newest entry, backlog and oldest unsent entry,
     waiting on it, forks, quarantine and refused entries (`rejects`, see `case conflicts`)."""
@@ -130,7 +135,7 @@ def node_rows(store: Store) -> list[dict[str, Any]]:
     for m in directory:
         direct = m.node in seen
         back, oldest = (
-            state.backlog(store, m.node, lambda f, n=m.node: routing.should_hold(n, f, directory))
+            state.backlog(store, m.node, functools.partial(_holds, m.node, directory))
             if m.role != COUNTY and direct
             else (None, None)
         )
