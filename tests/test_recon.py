@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from io import BytesIO
@@ -197,6 +198,24 @@ def test_recon_daily_is_kept_by_the_triggers_and_equals_a_count_of_the_entries(p
             "SUM(kind = 'case.new'), COUNT(*) FROM entries GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall()
     assert kept == counted and ("v11", "2026-03-02", 2, 2) in kept
+
+
+def test_a_county_upgraded_to_the_summary_gets_it_filled_from_what_it_holds(path: Path) -> None:
+    def daily() -> list[tuple[Any, ...]]:
+        with Store(path / "node.sqlite") as store:
+            return store.conn.execute("SELECT * FROM recon_daily ORDER BY node, day").fetchall()
+
+    before = daily()
+    conn = sqlite3.connect(path / "node.sqlite")
+    with conn:  # the county as it was before the migration
+        for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'recon_%'"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE recon_daily")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE migration_set = 'sanji.county.recon'")
+    conn.close()
+    with load_county(str(path)).open_store():
+        pass
+    assert daily() == before and len(before) > 5
 
 
 def test_silent_after_n_working_days_and_a_weekend_does_not_count(admin: FlaskClient, clock: Clock) -> None:
