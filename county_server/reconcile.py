@@ -18,12 +18,14 @@ reconcile`, `county-server completeness`):
 - `export_xlsx(path, figures)`: the reconciliation table as an Excel file.
 
 The figures by day are kept incrementally in `recon_daily` (node, day, cases,
-entries, contact_ms), by SQLite triggers on the tables the county writes
-anyway, so a page reads a summary and never all cases:
+entries, received_cases, received_entries, contact_ms), by SQLite triggers on
+the tables the county writes anyway, so a page reads a summary and never all
+cases:
 
 - each entry stored (`entries`): +1 entry, +1 case if it is a `case.new`, on
-  the day the author stamped it (China time): cases are counted by the day the
-  village filed them, once they have reached the county;
+  the day the author stamped it (China time): cases *filed* that day;
+- each county receipt (`receipt_times`, the county's clock): the author's
+  entries of that feed after the previous receipt were *received* that day;
 - each direct contact (`peers.last_seen_ms`) and each township report of a
   village's contact (`node_contacts.last_seen_ms`): the day has a contact
   (the latest one that day is kept).
@@ -68,13 +70,26 @@ def _contact_trigger(name: str, table: str, node: str, when: str) -> str:
     )
 
 
+_RECEIVED = (
+    "SELECT substr(r.feed, 1, instr(r.feed, '/') - 1), date(r.at_ms / 1000, 'unixepoch', '+8 hours'), "
+    "COALESCE(SUM(e.kind = 'case.new'), 0), COUNT(e.seq) FROM {receipts} JOIN entries e ON e.feed = r.feed "
+    "AND e.seq <= r.seq AND e.seq > COALESCE((SELECT MAX(p.seq) FROM receipt_times p WHERE p.feed = r.feed "
+    "AND p.seq < r.seq), 0) WHERE true GROUP BY 1, 2"
+)
+_ADD_RECEIVED = (
+    "ON CONFLICT (node, day) DO UPDATE SET received_cases = received_cases + excluded.received_cases, "
+    "received_entries = received_entries + excluded.received_entries"
+)
+
+
 @recon_migrations()
 def m001_recon_daily(db: sqlite_utils.Database) -> None:
-    """Cases, entries and the latest contact per node and day, kept by triggers (and filled once from what is
-    already here)."""
+    """Per node and day: cases and entries filed (by their hlc), cases and entries received (by the county's
+    receipt) and the latest contact, kept by triggers (and filled once from what is already here)."""
     db.execute(
         "CREATE TABLE recon_daily (node TEXT NOT NULL, day TEXT NOT NULL, cases INTEGER NOT NULL DEFAULT 0, "
-        "entries INTEGER NOT NULL DEFAULT 0, contact_ms INTEGER, PRIMARY KEY (node, day)) WITHOUT ROWID"
+        "entries INTEGER NOT NULL DEFAULT 0, received_cases INTEGER NOT NULL DEFAULT 0, "
+        "received_entries INTEGER NOT NULL DEFAULT 0, contact_ms INTEGER, PRIMARY KEY (node, day)) WITHOUT ROWID"
     )
     db.execute("CREATE INDEX recon_daily_day ON recon_daily (day)")
     db.execute(
@@ -89,6 +104,13 @@ def m001_recon_daily(db: sqlite_utils.Database) -> None:
         "WHERE node = substr(OLD.feed, 1, instr(OLD.feed, '/') - 1) "
         "AND day = date(OLD.hlc / 1000000, 'unixepoch', '+8 hours'); END"
     )
+    # a county receipt (folded into receipt_times with the county's clock) covers the author's entries after
+    # the previous receipt of the feed: they were received that day
+    received = _RECEIVED.format(receipts="(SELECT NEW.feed AS feed, NEW.seq AS seq, NEW.at_ms AS at_ms) r")
+    db.execute(
+        "CREATE TRIGGER recon_receipt AFTER INSERT ON receipt_times BEGIN "
+        f"INSERT INTO recon_daily (node, day, received_cases, received_entries) {received} {_ADD_RECEIVED}; END"
+    )
     db.execute(_contact_trigger("recon_peer_in", "peers", "NEW.node", "INSERT"))
     db.execute(_contact_trigger("recon_peer_seen", "peers", "NEW.node", "UPDATE OF last_seen_ms"))
     db.execute(_contact_trigger("recon_report_in", "node_contacts", "NEW.node", "INSERT"))
@@ -98,6 +120,10 @@ def m001_recon_daily(db: sqlite_utils.Database) -> None:
         "INSERT INTO recon_daily (node, day, cases, entries) "
         f"SELECT {author}, date(hlc / 1000000, 'unixepoch', '+8 hours'), SUM(kind = 'case.new'), COUNT(*) "
         "FROM entries GROUP BY 1, 2"
+    )
+    db.execute(
+        "INSERT INTO recon_daily (node, day, received_cases, received_entries) "
+        f"{_RECEIVED.format(receipts='receipt_times r')} {_ADD_RECEIVED}"
     )
     for table in ("peers", "node_contacts"):
         db.execute(
@@ -196,12 +222,12 @@ def _silence(last_ms: int | None, today: date, cal: WorkCalendar, threshold: int
     return quiet >= threshold, quiet
 
 
-def _sums(conn: Any, first: date, last: date) -> dict[str, tuple[int, int, int]]:
-    """{node: (cases, entries, days with a contact)} for days first…last."""
+def _sums(conn: Any, first: date, last: date) -> dict[str, tuple[int, int, int, int]]:
+    """{node: (cases filed, entries filed, days with a contact, cases received)} for days first…last."""
     return {
-        node: (int(c), int(e), int(d))
-        for node, c, e, d in conn.execute(
-            "SELECT node, SUM(cases), SUM(entries), COUNT(contact_ms) FROM recon_daily "
+        node: (int(c), int(e), int(d), int(r))
+        for node, c, e, d, r in conn.execute(
+            "SELECT node, SUM(cases), SUM(entries), COUNT(contact_ms), SUM(received_cases) FROM recon_daily "
             "WHERE day BETWEEN ? AND ? GROUP BY node",
             (first.isoformat(), last.isoformat()),
         ).fetchall()
@@ -254,8 +280,8 @@ def reconciliation(store: Store, *, now_ms: int, filters: Filters | None = None)
     for r in rows:
         node = r["node"]
         for p, sums in periods.items():
-            r[f"cases_{p}"] = sums.get(node, (0, 0, 0))[0]
-            r[f"entries_{p}"] = sums.get(node, (0, 0, 0))[1]
+            cases, _entries, _days, received = sums.get(node, (0, 0, 0, 0))
+            r[f"cases_{p}"], r[f"filed_{p}"] = received, cases
         r["silent"], r["quiet_workdays"] = _silence(r.get("last_contact_ms"), today, cal, threshold)
         r["waiting_township"] = at_township.get(node, 0)
         r["waiting_laptop"] = r.get("waiting_up") if r["role"] == "village" else None
@@ -423,7 +449,7 @@ def completeness(store: Store, period: str, *, now_ms: int) -> dict[str, Any]:
     for t in townships:
         counts = dict.fromkeys(STATES, 0)
         for v in sorted((m for m in members if m.parent == t.node), key=lambda m: (m.division or "", m.node)):
-            cases, entries, days = sums.get(v.node, (0, 0, 0))
+            cases, entries, days, _received = sums.get(v.node, (0, 0, 0, 0))
             last_contact = latest.get(v.node)
             if not days:
                 st = "silent"

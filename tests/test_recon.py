@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from county_server import reconcile
+from county_server import receipts, reconcile
 from county_server.app import create_app
 from county_server.cli import main as county_cli
 from county_server.node import load_county
@@ -61,6 +61,15 @@ FILED = {  # village: filing moments of its cases (China time)
 }  # fmt: skip
 
 
+# when the county receipted them (after the case filed at the key): 梅花村's February and early March cases came
+# up on 3 March, 白石村's case of Tuesday on Wednesday morning
+RECEIVED = {
+    "v11": {"2026-03-03 11:00": ["2026-03-03 12:00"], "2026-03-16 15:00": ["2026-03-16 16:00"],
+            "2026-03-18 09:10": ["2026-03-18 09:30"]},
+    "v21": {"2026-03-17 10:00": ["2026-03-18 08:00"]},
+}  # fmt: skip
+
+
 def cli(*args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(county_cli, list(args), env=env, catch_exceptions=False)
 
@@ -94,6 +103,8 @@ def build(path: Path) -> None:
             for moment in sorted(moments):  # an hlc never goes back in its feed
                 cmd = commands.new_cases(store.conn, actor(village), [people.case_request(spec)], now_ms=at(moment))
                 store.append(KEYS[village], cmd.feed, cmd.records)
+                for received in RECEIVED.get(village, {}).get(moment, []):  # the county's receipt, at its clock
+                    receipts.write_receipts(store, county.key, {village}, at(received) * 1000)
         # the townships' reports on their villages (梅花村 this morning, 白石村 last Friday), and 城关镇 reporting
         # on 花石镇's village: refused by the fold (a 拒收 at 城关镇)
         for township, body, moment in (
@@ -168,12 +179,15 @@ def test_each_township_and_village_by_name_with_its_cases_contact_and_problems(a
     # in the order of their division codes (区划代码), villages under their township
     assert [[v["name"] for v in g["villages"]] for g in data["groups"]] == [["梅花村", "新桥村"], ["白石村"]]
     rows = by_node(data)
-    # cases counted by the day the village filed them: today 2, this week (from Monday) 3, this month 6
-    assert [rows["v11"][k] for k in ("cases_today", "cases_week", "cases_month")] == [2, 3, 6]
-    assert [rows["v21"][k] for k in ("cases_today", "cases_week", "cases_month")] == [0, 1, 1]
+    # cases received at the county (the day of its receipt): today 2, this week (from Monday) 3, this month 7
+    # (February's case came up on 3 March); by the day filed: 2, 3, 6
+    assert [rows["v11"][k] for k in ("cases_today", "cases_week", "cases_month")] == [2, 3, 7]
+    assert [rows["v11"][k] for k in ("filed_today", "filed_week", "filed_month")] == [2, 3, 6]
+    assert [rows["v21"][k] for k in ("cases_today", "cases_week", "cases_month")] == [1, 1, 1]  # filed Tuesday
+    assert [rows["v21"][k] for k in ("filed_today", "filed_week", "filed_month")] == [0, 1, 1]
     assert [rows["v12"][k] for k in ("cases_today", "cases_week", "cases_month")] == [0, 0, 0]
-    assert data["groups"][0]["total"] == {"cases_today": 2, "cases_week": 3, "cases_month": 6}
-    assert data["summary"]["cases_month"] == 7 and data["summary"]["villages"] == 3
+    assert data["groups"][0]["total"] == {"cases_today": 2, "cases_week": 3, "cases_month": 7}
+    assert data["summary"]["cases_month"] == 8 and data["summary"]["villages"] == 3
     # last contact: the township's report for its villages, direct for the townships
     assert (rows["v11"]["contact_via"], rows["v11"]["last_contact_ms"]) == ("township", at("2026-03-18 09:00"))
     assert rows["v11"]["waiting_laptop"] == 4  # on the laptop, as last reported
@@ -197,7 +211,13 @@ def test_recon_daily_is_kept_by_the_triggers_and_equals_a_count_of_the_entries(p
             "SELECT substr(feed, 1, instr(feed, '/') - 1), date(hlc / 1000000, 'unixepoch', '+8 hours'), "
             "SUM(kind = 'case.new'), COUNT(*) FROM entries GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall()
+        received = store.conn.execute(
+            "SELECT node, day, received_cases FROM recon_daily WHERE received_entries > 0 ORDER BY 1, 2"
+        ).fetchall()
     assert kept == counted and ("v11", "2026-03-02", 2, 2) in kept
+    # received: the entries each county receipt covers, on the receipt's day (the county's clock)
+    assert received == [("v11", "2026-03-03", 4), ("v11", "2026-03-16", 1), ("v11", "2026-03-18", 2),
+                        ("v21", "2026-03-18", 1)]  # fmt: skip
 
 
 def test_a_county_upgraded_to_the_summary_gets_it_filled_from_what_it_holds(path: Path) -> None:
@@ -258,7 +278,7 @@ def test_filters_and_sorting(admin: FlaskClient) -> None:
     assert [v["node"] for v in silent["groups"][0]["villages"]] == ["v12"]
     problems = figures(admin, "?problems=1&township=t1")
     assert [v["node"] for v in problems["groups"][0]["villages"]] == ["v12"]
-    by_month = figures(admin, "?sort=month")
+    by_month = figures(admin, "?sort=month")  # most cases received this month first
     assert [v["node"] for v in by_month["groups"][0]["villages"]] == ["v11", "v12"]
     by_contact = figures(admin, "?sort=contact")
     assert [g["township"]["node"] for g in by_contact["groups"]] == ["t2", "t1"]  # the quietest first
@@ -286,7 +306,7 @@ def test_export_to_excel_with_chinese_headers_and_names(admin: FlaskClient) -> N
     assert rows[0][:4] == ["乡镇", "名称", "类别", "最后联系"]
     assert [r[1] for r in rows[1:]] == ["城关镇", "梅花村", "新桥村", "花石镇", "白石村"]
     meihua = rows[2]
-    assert meihua[0] == "城关镇" and meihua[5:8] == [2, 3, 6] and meihua[3] == "2026-03-18 09:00"
+    assert meihua[0] == "城关镇" and meihua[5:8] == [2, 3, 7] and meihua[3] == "2026-03-18 09:00"
     assert rows[3][16] == "静默" and rows[3][3] == "从未联系"
 
 
