@@ -262,6 +262,8 @@ def test_the_threshold_is_a_county_setting_changed_from_the_page_with_an_audit_r
     assert "修改设置" in audit and "山区村网络不稳定" in audit
     bad = admin.post("/recon/settings", data={"silent_workdays": "0", "csrf_token": token(page)}, follow_redirects=True)
     assert "须为 1–60 的整数" in bad.get_data(as_text=True) and figures(admin)["silent_workdays"] == 4
+    db = app.extensions["county"].ws.store.db
+    assert [r["action"] for r in db.query("SELECT action FROM audit_log")] == ["settings"]  # the refused one: none
     inspector = app.test_client()
     login(inspector, "jiancha")
     page = inspector.get("/").get_data(as_text=True)

@@ -15,13 +15,13 @@ from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
 
+from sanji_domain import commands
 from sanji_domain.errors import DomainError
-from sanji_node.actions import county as county_actions
 from sanji_node.web.auth import require
 from sync_protocol.errors import SyncError
 
 from .. import reconcile
-from .common import READ, WRITE, county, flash_error, local, now, record, ws
+from .common import READ, WRITE, county, flash_error, now, record, ws
 
 bp = Blueprint("recon", __name__)
 
@@ -101,20 +101,19 @@ def settings() -> Any:
     except ValueError:
         flash("静默天数须为整数（例如 3）", "error")
         return redirect(url_for("recon.index"))
+    reason = request.form.get("reason", "").strip()
+
+    def build(conn: Any, actor: Any) -> commands.Command:
+        cmd = commands.setting(conn, actor, "silent_workdays", value, now_ms=now())
+        # the audit row in the transaction that writes the setting: both or neither
+        record(county().ws.store.db, "settings", target_kind="setting", target="silent_workdays", reason=reason,
+               details={"silent_workdays": value})  # fmt: skip
+        return cmd
+
     try:
-        county_actions.set_setting(ws(), "silent_workdays", value)
+        ws().write_if(f"{county().node.config.root_node}/*", build)
     except SyncError as e:
         flash_error(e)
         return redirect(url_for("recon.index"))
-    local(
-        lambda db: record(
-            db,
-            "settings",
-            target_kind="setting",
-            target="silent_workdays",
-            reason=request.form.get("reason", "").strip(),
-            details={"silent_workdays": value},
-        )
-    )
     flash(f"已设置：连续 {value} 个工作日没有联系即标为静默。", "success")
     return redirect(url_for("recon.index"))
