@@ -203,7 +203,7 @@ SORTS = {
 @dataclass(frozen=True)
 class Filters:
     township: str | None = None  # a township's node id: only it and its villages
-    problems: bool = False  # only nodes with a problem (静默, fork, quarantine, refused entries, revoked)
+    problems: bool = False  # only nodes with a problem (静默, fork, quarantine, conflicts, revoked)
     silent: bool = False  # only 静默 nodes
     sort: str = "name"
 
@@ -248,6 +248,19 @@ def _workdays(cal: WorkCalendar, first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1) if cal.is_workday(first + timedelta(i))]
 
 
+def _open_conflicts(conn: Any) -> dict[str, int]:
+    """{author: conflicts and refused entries (拒收) not acknowledged yet}, as the node's page counts them."""
+    out: dict[str, int] = {}
+    for (feed,) in conn.execute(
+        "SELECT feed FROM (SELECT feed, seq FROM case_events WHERE conflict IS NOT NULL "
+        "UNION ALL SELECT feed, seq FROM fold_rejects) c "
+        "WHERE NOT EXISTS (SELECT 1 FROM conflict_acks a WHERE a.feed = c.feed AND a.seq = c.seq)"
+    ).fetchall():
+        author = str(feed).split("/")[0]
+        out[author] = out.get(author, 0) + 1
+    return out
+
+
 def _waiting_at_townships(conn: Any) -> dict[str, int]:
     """{author: entries of its feeds a township held, as the township last said, that the county lacks}."""
     out: dict[str, int] = {}
@@ -276,6 +289,7 @@ def reconciliation(store: Store, *, now_ms: int, filters: Filters | None = None)
     contact_days = _contact_days(conn, month0, today)
     month_workdays = _workdays(cal, month0, today)
     at_township = _waiting_at_townships(conn)
+    conflicts = _open_conflicts(conn)
     rows = [r for r in node_rows(store) if r["role"] in ("township", "village")]
     for r in rows:
         node = r["node"]
@@ -287,6 +301,7 @@ def reconciliation(store: Store, *, now_ms: int, filters: Filters | None = None)
         r["waiting_laptop"] = r.get("waiting_up") if r["role"] == "village" else None
         r["forks"] = r.get("forks_count") or 0
         r["quarantined"] = r.get("quarantined_entries") or 0
+        r["conflicts"] = conflicts.get(node, 0)
         days = contact_days.get(node, set())
         r["gaps"] = sum(1 for d in month_workdays if d not in days)
         r["problems"] = [
@@ -295,7 +310,7 @@ def reconciliation(store: Store, *, now_ms: int, filters: Filters | None = None)
                 ("静默", r["silent"]),
                 ("分叉", r["forks"]),
                 ("隔离", r["quarantined"]),
-                ("拒收", r["rejects"]),
+                ("冲突", r["conflicts"]),
                 ("已吊销", r["revoked"]),
             )
             if bad
@@ -516,7 +531,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("oldest_text", "最早未下发"),
     ("forks", "分叉"),
     ("quarantined", "隔离（条）"),
-    ("rejects", "拒收/冲突（条）"),
+    ("conflicts", "冲突/拒收（条）"),
     ("gaps", "本月缺报工作日"),
     ("silent_text", "静默"),
     ("problems_text", "问题"),

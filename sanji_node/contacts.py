@@ -40,7 +40,9 @@ def figures(store: Store, node: str, *, with_backlog: bool = True) -> dict[str, 
     prefix = node + "/"
     forks = sum(1 for f in store.forks() if f["feed"].startswith(prefix) and f["resolved_seq"] is None)
     quarantined = sum(
-        q["last_seq"] - q["first_seq"] + 1 for q in store.quarantined() if str(q["feed"]).startswith(prefix)
+        q["last_seq"] - q["first_seq"] + 1
+        for q in store.quarantined(waiting_only=True)
+        if str(q["feed"]).startswith(prefix)
     )
     backlog, oldest = 0, None
     if with_backlog:
@@ -116,7 +118,8 @@ def contact_views(
         author = str(feed).split("/")[0]
         forks[author] = forks.get(author, 0) + 1
     held: dict[str, int] = {}
-    for feed, first, last in conn.execute("SELECT feed, first_seq, last_seq FROM quarantine").fetchall():
+    waiting_q = "SELECT feed, first_seq, last_seq FROM quarantine WHERE decision IS NULL"  # as `figures` counts
+    for feed, first, last in conn.execute(waiting_q).fetchall():
         author = str(feed).split("/")[0]
         held[author] = held.get(author, 0) + last - first + 1
     out = {}

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from county_server import receipts, reconcile
+from county_server import node_admin, receipts, reconcile
 from county_server.app import create_app
 from county_server.cli import main as county_cli
 from county_server.node import load_county
@@ -196,7 +196,8 @@ def test_each_township_and_village_by_name_with_its_cases_contact_and_problems(a
     # 静默 (3 working days): 花石镇 and 白石村 last seen on Friday, 新桥村 never
     assert {n for n, r in rows.items() if r["silent"]} == {"t2", "v21", "v12"}
     assert rows["t2"]["quiet_workdays"] == 3 and rows["v11"]["quiet_workdays"] == 0
-    assert rows["t1"]["rejects"] == 1 and rows["t1"]["problems"] == ["拒收"]  # its report on 白石村 was refused
+    assert rows["t1"]["rejects"] == rows["t1"]["conflicts"] == 1  # its report on 白石村 was refused
+    assert rows["t1"]["problems"] == ["冲突"]
     assert data["silent_workdays"] == 3
     # 本月缺报: working days of March through today with no contact known (梅花村: only today)
     assert rows["v11"]["gaps"] == 12 and rows["v12"]["gaps"] == 13  # 13 working days: 2–6, 9–13, 16–18
@@ -263,13 +264,23 @@ def test_the_threshold_is_a_county_setting_changed_from_the_page_with_an_audit_r
     bad = admin.post("/recon/settings", data={"silent_workdays": "0", "csrf_token": token(page)}, follow_redirects=True)
     assert "须为 1–60 的整数" in bad.get_data(as_text=True) and figures(admin)["silent_workdays"] == 4
     db = app.extensions["county"].ws.store.db
-    assert [r["action"] for r in db.query("SELECT action FROM audit_log")] == ["settings"]  # the refused one: none
+    settings = list(db.query("SELECT reason FROM audit_log WHERE action = 'settings'"))
+    assert settings == [{"reason": "山区村网络不稳定"}]  # the refused value wrote none
     inspector = app.test_client()
     login(inspector, "jiancha")
     page = inspector.get("/").get_data(as_text=True)
     assert "连续几个工作日" not in page  # an inspector sees the threshold, not the form
     refused = inspector.post("/recon/settings", data={"silent_workdays": "2", "csrf_token": token(page)})
     assert refused.status_code == 403 and figures(admin)["silent_workdays"] == 4
+
+
+def test_a_conflict_acknowledged_on_the_nodes_page_is_no_longer_a_problem(admin: FlaskClient, app: Flask) -> None:
+    county = app.extensions["county"]
+    feed, seq = county.ws.store.conn.execute("SELECT feed, seq FROM fold_rejects").fetchone()
+    who = {"login": "admin1", "name": "周县长"}
+    county.ws.read(lambda _c: node_admin.acknowledge(county.ws.store, feed, seq, "城关镇误报", who=who, now_ms=NOW))
+    t1 = by_node(figures(admin))["t1"]
+    assert (t1["conflicts"], t1["problems"], t1["rejects"]) == (0, [], 1)  # still listed by `county-server nodes`
 
 
 def test_filters_and_sorting(admin: FlaskClient) -> None:
