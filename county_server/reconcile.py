@@ -488,13 +488,18 @@ def completeness(store: Store, period: str, *, now_ms: int) -> dict[str, Any]:
                 }
             )
         n = sum(counts.values())
+        shares = {}
+        for st, k in counts.items():  # as the shared bar chart reads them: `<state>_pct` and `<state>_rate`
+            pct = round(100 * k / n) if n else None
+            shares[f"{st}_pct"], shares[f"{st}_rate"] = pct, f"{pct}%" if n else "—"
         by_township.append(
             {
                 "node": t.node,
                 "name": directory.name_of(t.node),
                 "villages": n,
                 **counts,
-                "rate_pct": round(100 * counts["reported"] / n) if n else None,
+                **shares,
+                "rate_pct": shares["reported_pct"],
             }
         )
     total = {s: sum(t[s] for t in by_township) for s in STATES}

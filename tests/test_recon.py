@@ -325,7 +325,7 @@ def test_export_to_excel_with_chinese_headers_and_names(admin: FlaskClient) -> N
 
 def test_completeness_by_month_and_week_with_the_rate_per_township(admin: FlaskClient) -> None:
     page = admin.get("/completeness?period=2026-03").get_data(as_text=True)
-    assert "2026年3月" in page and "<svg" in page and "各乡镇上报率" in page
+    assert "2026年3月" in page and "<svg" in page and "各乡镇上报率" in page and "bar-reported" in page
     with admin.application.app_context():
         pass
     county = admin.application.extensions["county"]

@@ -8,22 +8,26 @@ The figures come from `county_server.reconcile`; each problem links to the node'
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from sanji_domain import commands
 from sanji_domain.errors import DomainError
+from sanji_node.web import charts
 from sanji_node.web.auth import require
+from sanji_node.web.downloads import xlsx_download
 from sync_protocol.errors import SyncError
 
 from .. import reconcile
 from .common import READ, WRITE, county, flash_error, now, record, ws
 
 bp = Blueprint("recon", __name__)
+SERIES = [
+    charts.Series("reported", "已上报（上报率）", "#2e7d32", "bar-reported", "— 没有村"),
+    charts.Series("late", "迟报", "#ef8c00", "bar-late", "— 没有村"),
+    charts.Series("silent", "静默", "#c62828", "bar-silent", "— 没有村"),
+]
 
 
 def _filters() -> reconcile.Filters:
@@ -60,16 +64,7 @@ def as_json() -> Any:
 @require(*READ)
 def export() -> Any:
     figures = _figures(_filters())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "recon.xlsx"
-        reconcile.export_xlsx(path, figures)
-        data = path.read_bytes()
-    return send_file(
-        io.BytesIO(data),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=f"对账_{figures['today']}.xlsx",
-    )
+    return xlsx_download(lambda path: reconcile.export_xlsx(path, figures), f"对账_{figures['today']}.xlsx")
 
 
 @bp.get("/completeness")
@@ -88,9 +83,10 @@ def completeness() -> Any:
     for _ in range(11):
         y, m = (y, m - 1) if m > 1 else (y - 1, 12)
         months.append(f"{y}-{m:02d}")
-    return render_template(
-        "county/recon_completeness.html", c=figures, months=months, week=reconcile.current_period(now(), "week")
-    )
+    chart = charts.bar_chart(figures["townships"], SERIES, f"各乡镇上报情况（{figures['label']}）", label_key="name",
+                             bar_height=15, label_width=200, label_chars=10)  # fmt: skip
+    week = reconcile.current_period(now(), "week")
+    return render_template("county/recon_completeness.html", c=figures, months=months, week=week, chart=chart)
 
 
 @bp.post("/recon/settings")
