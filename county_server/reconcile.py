@@ -488,7 +488,7 @@ def completeness(store: Store, period: str, *, now_ms: int) -> dict[str, Any]:
                 }
             )
         n = sum(counts.values())
-        shares = {}
+        shares: dict[str, Any] = {}
         for st, k in counts.items():  # as the shared bar chart reads them: `<state>_pct` and `<state>_rate`
             pct = round(100 * k / n) if n else None
             shares[f"{st}_pct"], shares[f"{st}_rate"] = pct, f"{pct}%" if n else "—"
