@@ -14,10 +14,9 @@ import click
 import sqlite_utils
 
 from sanji_domain import catalog_import as importing
-from sanji_domain import contacts as domain_contacts
 from sanji_domain.catalog import CANCELLED, IN_USE, LABELS, STATE_ACTIONS, SUSPENDED, CatalogFileError
 from sanji_domain.errors import DomainError, ValidationError
-from sanji_node import contacts, state
+from sanji_node import state
 from sanji_node.accounts_cli import add_account_commands
 from sanji_node.backup_cli import add_backup_commands
 from sanji_node.bundles import finish_import, write_bundle
@@ -26,18 +25,19 @@ from sanji_node.config import DataDir, NodeConfig
 from sanji_node.domain_cli import add_domain_commands
 from sanji_node.scheduler import PeriodicJob
 from sanji_node.serving import serve as serve_app
-from sync_protocol import files, routing
+from sync_protocol import files
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, StoreError
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import COUNTY, KIND_MEMBER, check_county_code, check_name
 from sync_protocol.verify_pool import VerifyPool
 
-from . import accounts, audit, card_scan, catalog, node_admin, receipts, tokens
+from . import accounts, audit, card_scan, catalog, node_admin, receipts, reconcile, tokens
 from .app import create_app
 from .calendar_cli import calendar
 from .node import county, load_county, open_county_store
 from .node_admin import fork_rows
+from .recon_cli import completeness_command, reconcile_command
 
 ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 
@@ -273,47 +273,8 @@ def tokens_command(data_dir: str, cancel_id: str | None, as_json: bool) -> None:
 @handle_errors
 def nodes(data_dir: str, as_json: bool) -> None:
     with open_county_store(DataDir(data_dir)) as store:
-        directory = store.directory()
-        seen = {r["node"]: r for r in store.db.query("SELECT * FROM peers")}
-        relayed = domain_contacts.reported(store.conn)
-        rows = []
-        for m in directory:
-            direct = m.node in seen
-            back, oldest = (
-                state.backlog(store, m.node, lambda f, n=m.node: routing.should_hold(n, f, directory))
-                if m.role != COUNTY and direct
-                else (None, None)
-            )
-            latest = store.conn.execute(
-                "SELECT MAX(hlc) FROM entries WHERE feed LIKE ? ESCAPE '\\'", (m.node.replace("_", "\\_") + "/%",)
-            ).fetchone()[0]
-            rows.append(
-                {
-                    "node": m.node,
-                    "name": directory.name_of(m.node),
-                    "role": m.role,
-                    "parent": m.parent,
-                    "division": m.division,
-                    "revoked": m.revocation is not None,
-                    "last_seen_ms": seen.get(m.node, {}).get("last_seen_ms"),
-                    "latest_entry_ms": latest // 1000 if latest else None,
-                    "backlog": back,
-                    "oldest_unsent_hlc": oldest,
-                    **(contacts.contact_view(store, m.node, relayed) if m.role != COUNTY else {}),
-                }
-            )
-            if "relayed_backlog" in rows[-1]:  # its township's newer report: what the township holds for it
-                rows[-1]["backlog"] = rows[-1].pop("relayed_backlog")
-                rows[-1]["oldest_unsent_hlc"] = rows[-1].pop("relayed_oldest_unsent_hlc")
+        rows = reconcile.node_rows(store)
         forks = store.forks()
-        # entries each node signed that the fold kept but refused (a claim it may not make): `case conflicts`
-        refused = dict(
-            store.conn.execute(
-                "SELECT substr(feed, 1, instr(feed, '/') - 1), COUNT(*) FROM fold_rejects GROUP BY 1"
-            ).fetchall()
-        )
-        for r in rows:
-            r["rejects"] = refused.get(r["node"], 0)
     frozen_by_author: dict[str, int] = {}
     for f in forks:
         if f["resolved_seq"] is None:  # a decided fork is listed by `forks`, not flagged here
@@ -658,6 +619,8 @@ add_account_commands(
 )
 
 main.add_command(calendar)
+main.add_command(reconcile_command)
+main.add_command(completeness_command)
 add_domain_commands(main, "county", load_county)
 
 

@@ -96,28 +96,56 @@ def contact_view(store: Store, node: str, relayed_all: dict[str, dict[str, Any]]
     newer contact wins; forks and quarantine take the larger of the two (the same fork may be seen at both).
     `relayed_all` is `sanji_domain.contacts.reported(store.conn)`, read once for all nodes.
     """
-    direct = figures(store, node, with_backlog=False)  # the caller has the direct backlog
-    relayed = relayed_all.get(node)
-    waiting_direct = state.waiting_on(store, node)
-    out: dict[str, Any] = {
-        "contact_via": None,
-        "last_contact_ms": None,
-        "waiting_up": None,
-        "waiting_reported_ms": None,
-        "forks_count": max(direct["forks"] if direct else 0, relayed["forks"] if relayed else 0),
-        "quarantined_entries": max(direct["quarantined"] if direct else 0, relayed["quarantined"] if relayed else 0),
-    }
-    if direct is not None and (relayed is None or direct["last_seen_ms"] >= relayed["last_seen_ms"]):
-        out.update(contact_via="direct", last_contact_ms=direct["last_seen_ms"])
-        if waiting_direct is not None:
-            out.update(waiting_up=waiting_direct[0], waiting_reported_ms=waiting_direct[1])
-    elif relayed is not None:
-        out.update(
-            contact_via="township",
-            last_contact_ms=relayed["last_seen_ms"],
-            waiting_up=relayed["waiting"],
-            waiting_reported_ms=relayed["reported_ms"],
-            relayed_backlog=relayed["backlog"],
-            relayed_oldest_unsent_hlc=relayed["oldest_unsent_hlc"] or None,
-        )
+    return contact_views(store, relayed_all, [node])[node]
+
+
+def contact_views(
+    store: Store, relayed_all: dict[str, dict[str, Any]], nodes: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """`contact_view` of each of `nodes` (default: every node seen directly or reported), in a few queries
+    for all of them, not a few per node: the county's 对账 page lists hundreds of villages."""
+    conn = store.conn
+    seen = {n: int(ms) for n, ms in conn.execute("SELECT node, last_seen_ms FROM peers").fetchall()}
+    said = {n: int(ms) for n, ms in conn.execute("SELECT node, own_heads_ms FROM peers WHERE own_heads_ms IS NOT NULL")}
+    waiting = dict(
+        conn.execute(
+            "SELECT h.node, SUM(MAX(0, h.seq - COALESCE(f.seq, 0))) FROM peer_own_heads h "
+            "LEFT JOIN feeds f ON f.feed = h.feed GROUP BY h.node"
+        ).fetchall()
+    )
+    forks: dict[str, int] = {}
+    for (feed,) in conn.execute("SELECT feed FROM forks WHERE resolved_seq IS NULL").fetchall():
+        author = str(feed).split("/")[0]
+        forks[author] = forks.get(author, 0) + 1
+    held: dict[str, int] = {}
+    waiting_q = "SELECT feed, first_seq, last_seq FROM quarantine WHERE decision IS NULL"  # as `figures` counts
+    for feed, first, last in conn.execute(waiting_q).fetchall():
+        author = str(feed).split("/")[0]
+        held[author] = held.get(author, 0) + last - first + 1
+    out = {}
+    for node in nodes if nodes is not None else sorted(set(seen) | set(relayed_all)):
+        direct = node in seen
+        relayed = relayed_all.get(node)
+        view: dict[str, Any] = {
+            "contact_via": None,
+            "last_contact_ms": None,
+            "waiting_up": None,
+            "waiting_reported_ms": None,
+            "forks_count": max(forks.get(node, 0) if direct else 0, relayed["forks"] if relayed else 0),
+            "quarantined_entries": max(held.get(node, 0) if direct else 0, relayed["quarantined"] if relayed else 0),
+        }
+        if direct and (relayed is None or seen[node] >= relayed["last_seen_ms"]):
+            view.update(contact_via="direct", last_contact_ms=seen[node])
+            if node in said:
+                view.update(waiting_up=int(waiting.get(node) or 0), waiting_reported_ms=said[node])
+        elif relayed is not None:
+            view.update(
+                contact_via="township",
+                last_contact_ms=relayed["last_seen_ms"],
+                waiting_up=relayed["waiting"],
+                waiting_reported_ms=relayed["reported_ms"],
+                relayed_backlog=relayed["backlog"],
+                relayed_oldest_unsent_hlc=relayed["oldest_unsent_hlc"] or None,
+            )
+        out[node] = view
     return out

@@ -62,6 +62,7 @@ PLACE_NAMES = {
     "v12": "新桥村",
     "v13": "石门村",
     "v21": "白石村",
+    "v22": "龙潭村",
 }
 DEMO_CATALOG = Path(__file__).resolve().parents[2] / "sanji_domain" / "data" / "demo_catalog.json"
 DEMO_ITEMS = json.loads(DEMO_CATALOG.read_text(encoding="utf-8"))["items"]
