@@ -160,6 +160,7 @@ def _started(app: Any, message: str, scan: PeriodicJob | None) -> None:
     app.extensions["sanji_numbering"].poke()  # number what arrived while the server was down (bundles)
     if scan is not None:
         scan.start(first_delay_s=scan.interval_s)
+        app.extensions["sanji_card_scan"] = scan  # the 电子监察 page shows when it runs next
 
 
 def _stop_serving(app: Any, pool: VerifyPool | None, scan: PeriodicJob | None) -> None:

@@ -382,9 +382,10 @@ def list_cases(
     item: str | None = None,
     limit: int | None = None,
     today: date,
+    minute: int | None = None,
     tz: tzinfo = CST,
 ) -> list[dict[str, Any]]:
-    """Cases, newest filed first, with state label and clock. `state` is a code or its label;
+    """Cases, newest filed first, with state label and clock (`minute`: now, for the 即办件 rule, `clock_of`). `state` is a code or its label;
     `item` an item's 实施编码 or name. The county case a 转报 opened is listed too (origin_case_id set)."""
     w = _Where()
     w.eq("c.village", village)
@@ -399,7 +400,10 @@ def list_cases(
         sql += " LIMIT ?"
         w.params.append(limit)
     cal, cs = calendar(conn), clock_settings(conn)
-    return [_case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz) for r in _dicts(conn.execute(sql, w.params))]
+    return [
+        _case_summary(r, clock_of(r, cal, cs, today, tz=tz, minute=minute), tz)
+        for r in _dicts(conn.execute(sql, w.params))
+    ]
 
 
 def _case_row(conn: Any, case_id: str) -> dict[str, Any] | None:
@@ -529,13 +533,16 @@ def _evaluations(conn: Any, case_ids: Iterable[str], tz: tzinfo, known: dict[str
     return rows
 
 
-def show_case(conn: Any, ref: str, today: date, opener: Opener | None = None, *, tz: tzinfo = CST) -> dict[str, Any]:
+def show_case(
+    conn: Any, ref: str, today: date, opener: Opener | None = None, *, minute: int | None = None, tz: tzinfo = CST
+) -> dict[str, Any]:
     """One case by id, local number or 办件编号: its summary and clock, applicant, materials, events
-    (with conflicts and the rule that decides them), cards, evaluations, and the linked or origin case."""
+    (with conflicts and the rule that decides them), cards, evaluations, and the linked or origin case.
+    `minute` (now, minutes after midnight) applies the 即办件 rule to the clocks (`clock_of`)."""
     row = _case_row(conn, load_case(conn, ref)["case_id"])
     assert row is not None  # load_case found it
     cal, cs, known = calendar(conn), clock_settings(conn), places.names(conn)
-    out = _case_summary(row, clock_of(row, cal, cs, today, tz=tz), tz)
+    out = _case_summary(row, clock_of(row, cal, cs, today, tz=tz, minute=minute), tz)
     body = orjson.loads(row["body"])
     events = _events(conn, row["case_id"], tz, known)
     related = [row["case_id"], *(x for x in (row["linked_case_id"], row["origin_case_id"]) if x)]
@@ -558,7 +565,7 @@ def show_case(conn: Any, ref: str, today: date, opener: Opener | None = None, *,
     for key, other_id in (("linked_case", row["linked_case_id"]), ("origin_case", row["origin_case_id"])):
         other = _case_row(conn, other_id) if other_id else None
         if other is not None:
-            out[key] = _case_summary(other, clock_of(other, cal, cs, today, tz=tz), tz)
+            out[key] = _case_summary(other, clock_of(other, cal, cs, today, tz=tz, minute=minute), tz)
     return out
 
 
