@@ -718,8 +718,11 @@ def rectifications(
         )
     )
     cal, known = calendar(conn), places.names(conn)
+    steps = rectification_steps(conn, [r["evaluation_id"] for r in rows], tz=tz)
     out = []
     for r in rows:
+        taken = steps.get(r["evaluation_id"], [])
+        closing = [s for s in taken if s["step"] == "close"]
         opened = to_local_date(r["opened_ms"], tz)
         deadline = cal.add_workdays(opened, int(r["deadline_days"]))
         done_ms = r["followup_ms"] if r["followup_ms"] is not None else r["fix_rated_ms"]
@@ -753,6 +756,44 @@ def rectifications(
                 "fix_level_label": LEVEL_LABELS.get(r["fix_level"]) if r["fix_level"] is not None else None,
                 "state": r["state"],
                 "overdue": done > deadline if done is not None else today > deadline,
+                "result": closing[-1]["result"] if closing else None,
+                "steps": taken,
+            }
+        )
+    return out
+
+
+STEP_LABELS = {"assign": "指派", "followup": "跟进（回访）", "close": "办结", "rate": "整改评价"}
+
+
+def rectification_steps(
+    conn: Any, evaluation_ids: Sequence[str], *, tz: tzinfo = CST
+) -> dict[str, list[dict[str, Any]]]:
+    """evaluation_id → the steps taken on its rectification, in the fold's order: step, label, who (`by`, else
+    the node's name), when, owner, deadline days, note, result, level."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not evaluation_ids:
+        return out
+    known = places.names(conn)
+    for eid, step, body, author in conn.execute(
+        "SELECT evaluation_id, step, body, author FROM rectification_steps "
+        "WHERE evaluation_id IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
+        "(SELECT 1 FROM fold_rejects j WHERE j.feed = rectification_steps.feed AND j.seq = rectification_steps.seq) "
+        "ORDER BY hlc, author, feed, seq",
+        (orjson.dumps(list(evaluation_ids)).decode(),),
+    ):
+        v = orjson.loads(body)
+        out.setdefault(eid, []).append(
+            {
+                "step": step,
+                "label": STEP_LABELS.get(step, step),
+                "by": v.get("by") or places.label(known, author),
+                "at": _stamp(v.get("at_ms"), tz) if isinstance(v.get("at_ms"), int) else None,
+                "owner": v.get("owner"),
+                "deadline_days": v.get("deadline_days"),
+                "note": v.get("note"),
+                "result": v.get("result"),
+                "level_label": LEVEL_LABELS.get(v["level"]) if v.get("level") is not None else None,
             }
         )
     return out
