@@ -74,6 +74,7 @@ def test_the_rectifications_are_listed_with_case_village_item_comment_and_deadli
                  "窗口说话不耐烦", "待整改"):  # fmt: skip
         assert text in page, text
     assert ids["bad"] not in page.replace(f"/ratings/{ids['bad']}/", "")  # people read numbers, not ids
+    assert "现场·窗口 城关镇便民服务中心" in page  # the window evaluated, by name
     assert "2026-11-23" in page  # 2026-11-16 + 5 working days
     assert "1 条逾期" not in page  # nothing is overdue on 2026-11-20
     assert "指派</button>" not in page  # an inspector sees no forms
