@@ -2,7 +2,7 @@
 township, village, item and clerk, the card scans, and where each 督办 stands.
 
 The 电子监察 page must answer in well under a second with 100,000 cases in the county, so it never scans
-the cases. Two summary tables are kept by SQLite triggers on the folded tables (`cases`, `cards`,
+the cases. Two summary tables are kept by SQLite triggers on the folded tables (`cases` updates, `cards`,
 `case_events`, `calendar_days`), whoever writes them (a sync, a bundle, the card scan, a refold):
 
 - `monitor_cases`: one row per open, accepted case that holds a card not revoked (预警, 黄牌, 红牌), with
@@ -92,10 +92,12 @@ TRIGGERS = {
     "monitor_cards_in": f"AFTER INSERT ON cards BEGIN {_rebuild('NEW.case_id')} END",
     "monitor_cards_up": f"AFTER UPDATE ON cards BEGIN {_rebuild('OLD.case_id')} {_rebuild('NEW.case_id')} END",
     "monitor_cards_del": f"AFTER DELETE ON cards BEGIN {_rebuild('OLD.case_id')} END",
-    "monitor_case_in": f"AFTER INSERT ON cases WHEN {_HAS_CARD.format('NEW')} BEGIN {_rebuild('NEW.case_id')} END",
-    "monitor_case_up": f"AFTER UPDATE ON cases WHEN {_HAS_CARD.format('NEW')} BEGIN {_rebuild('NEW.case_id')} END",
+    # no trigger on inserting a case (it costs every case filed): a case row deleted and filed again (a claim
+    # that ranks first, a fork resolved) is folded on at once, and that UPDATE rebuilds its summary row
+    "monitor_case_up": f"AFTER UPDATE OF state, accepted_ms, pauses ON cases WHEN {_HAS_CARD.format('NEW')} "
+    f"BEGIN {_rebuild('NEW.case_id')} END",
     # a county case's pauses stop its origin case's clock (views.clock_of): that promise date moves
-    "monitor_linked_up": "AFTER UPDATE ON cases WHEN NEW.origin_case_id IS NOT NULL BEGIN "
+    "monitor_linked_up": "AFTER UPDATE OF state, pauses ON cases WHEN NEW.origin_case_id IS NOT NULL BEGIN "
     "UPDATE monitor_cases SET promise = NULL WHERE case_id = NEW.origin_case_id; END",
     "monitor_case_del": "AFTER DELETE ON cases BEGIN DELETE FROM monitor_cases WHERE case_id = OLD.case_id; END",
     "monitor_accept_in": f"AFTER INSERT ON case_events WHEN NEW.action = 'accept' AND {_HAS_CARD.format('NEW')} "

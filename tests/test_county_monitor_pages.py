@@ -226,6 +226,9 @@ def test_the_case_view_shows_facts_history_and_cards_with_the_applicant_masked(
 def test_an_inspector_may_not_scan_revoke_or_supervise(county: tuple[Flask, dict[str, Any]]) -> None:
     app, ids = county
     client = signed_in(app, "jiancha")
+    page = client.get("/monitor").get_data(as_text=True)
+    assert "立即扫描</button>" not in page and "发出督办</button>" not in page
+    assert "发出督办</button>" not in client.get("/monitor/notices").get_data(as_text=True)
     for path, data in (
         ("/monitor/scan", {}),
         ("/monitor/card/x/revoke", {"reason": "误发"}),
@@ -254,6 +257,8 @@ def test_revoking_a_card_needs_a_reason_and_is_audited(county: tuple[Flask, dict
     assert "已撤销" in client.get(resp.headers["Location"]).get_data(as_text=True)  # a Chinese flash, no traceback
     rows = [r for r in audit_rows(app) if r["action"] == "card.revoke"]
     assert [(r["target"], r["reason"], r["who_name"]) for r in rows] == [(card_id, "系统日历有误", "周县长")]
+    post(client, "/monitor", "/monitor/scan", {})  # still overdue: the next scan cards it again
+    assert ids["local_no"]["A"] in client.get("/monitor").get_data(as_text=True)
 
 
 def test_a_supervision_notice_for_a_case_goes_out_reaches_the_township_and_comes_back_read(
@@ -297,5 +302,7 @@ def test_a_supervision_notice_for_a_window(county: tuple[Flask, dict[str, Any]])
     listing = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "已向西渡镇便民服务中心窗口发出督办" in listing and "西渡镇便民服务中心窗口" in listing
     assert "本周红牌偏多" in client.get("/monitor").get_data(as_text=True)
+    assert "本周红牌偏多" in client.get("/monitor/notices?township=t2").get_data(as_text=True)
+    assert "还没有督办" in client.get("/monitor/notices?township=t1").get_data(as_text=True)
     (row,) = [r for r in audit_rows(app) if r["action"] == "supervision.notice"]
     assert (row["target_kind"], row["target"]) == ("node", "t2")

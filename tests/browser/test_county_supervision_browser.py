@@ -96,6 +96,7 @@ def test_a_supervision_notice_from_the_county_is_read_at_the_township_and_shows_
 
     until(page, scan, lambda: row.count() == 1, "the case to reach the county and be carded")
     expect(row).to_contain_text("城关镇便民服务中心")
+    expect(row).to_contain_text("（乡镇窗口）")
     expect(row).to_contain_text(CLERK[0])
     expect(row).to_contain_text("预警")
     expect(page.locator(".scanbox")).to_contain_text("立即扫描（页面），周县长")
