@@ -43,6 +43,7 @@ ORDERS = {"overdue": "超期最久在前", "soonest": "超期最短在前"}
 SCAN_SOURCES = {"schedule": "定时扫描", "page": "立即扫描（页面）", "cli": "命令行"}
 # 督办 as the county sees it: sent; held by the township (as it last said at a sync); read by its clerk
 SENT, DELIVERED, READ = "已发出", "已送达乡镇", "已阅"
+WINDOWS = "~"  # the village filter's value for the townships' own windows (no node id looks like it)
 NOTICE_STATES = (SENT, DELIVERED, READ)
 
 _OPEN = ",".join(f"'{s}'" for s in sorted(OPEN_STATES))
@@ -174,9 +175,11 @@ def refresh_promises(db: sqlite_utils.Database, today: date) -> int:
 def _count_row(r: Any, known: dict[str, str], dim: str) -> dict[str, Any]:
     _dim, name, cases, warn, yellow, red = r
     label = name
+    key = name
     if dim in ("township", "village"):
         label = places.label(known, name) if name else WINDOW
-    return {"key": name, "name": label, "cases": cases, EARLY_WARNING: warn, YELLOW_CARD: yellow, RED_CARD: red}
+        key = name or WINDOWS
+    return {"key": key, "name": label, "cases": cases, EARLY_WARNING: warn, YELLOW_CARD: yellow, RED_CARD: red}
 
 
 def totals(conn: Any) -> dict[str, Any]:

@@ -161,6 +161,11 @@ def test_the_scan_cards_overdue_cases_and_the_page_counts_them_by_township_villa
     assert soonest.index(no["B"]) < soonest.index(no["A"])
     by_village = client.get("/monitor?village=v12").get_data(as_text=True)
     assert "没有符合条件的亮牌办件" in by_village
+    assert "没有符合条件的亮牌办件" in client.get("/monitor?village=~").get_data(as_text=True)  # the windows'
+    every = client.get("/monitor?township=&village=&item=&clerk=&level=&order=overdue").get_data(as_text=True)
+    assert no["A"] in every and no["B"] in every  # the filter form's 全部 filters nothing
+    chosen = client.get("/monitor?village=v11").get_data(as_text=True)
+    assert '<option value="v11" selected>梅花村</option>' in chosen
     (row,) = [r for r in audit_rows(app) if r["action"] == "card.scan"]
     assert (row["who_name"], row["details"]) == ("周县长", {"issued": 2})
 

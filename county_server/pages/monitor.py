@@ -38,11 +38,12 @@ def _refreshed(db: Any) -> None:
 
 
 def _filters() -> dict[str, str]:
+    """The list's filters from the query; `village=~` (mt.WINDOWS) stands for the townships' own windows."""
     out = {}
     for key in (*mt.DIMS, "level"):
-        value = request.args.get(key)
-        if value is not None and (value or key == "village"):  # village '' is a township window's cases
-            out[key] = value
+        value = request.args.get(key) or ""
+        if value:
+            out[key] = "" if key == "village" and value == mt.WINDOWS else value
     return out
 
 
@@ -89,6 +90,7 @@ def index() -> Any:
         group=group,
         order=order,
         filters=filters,
+        chosen={k: v for k, v in request.args.items() if v},
         args=args,
         next_scan=_next_scan(),
         dims=mt.DIM_LABELS,
