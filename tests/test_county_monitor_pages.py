@@ -19,15 +19,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from county_server import audit, monitor_tables
+from county_server import audit, card_scan, monitor_tables
 from county_server.app import create_app
-from county_server.node import open_county_store
+from county_server.node import load_county, open_county_store
 from sanji_domain import catalog as catalog_domain
 from sanji_domain import commands, kinds, monitoring, views
 from sanji_domain.commands import Actor
 from sanji_domain.demo import DemoPeople
 from sanji_node import state
 from sanji_node.config import DataDir
+from sanji_node.scheduler import PeriodicJob
+from sanji_node.web.site import fmt_ms
 from sync_protocol.entries import Record
 from sync_protocol.keys import SigningKey
 from sync_protocol.membership import KIND_MEMBER
@@ -168,6 +170,23 @@ def test_the_scan_cards_overdue_cases_and_the_page_counts_them_by_township_villa
     assert '<option value="v11" selected>梅花村</option>' in chosen
     (row,) = [r for r in audit_rows(app) if r["action"] == "card.scan"]
     assert (row["who_name"], row["details"]) == ("周县长", {"issued": 2})
+
+
+def test_the_scheduled_scan_is_shown_with_the_next_one(county: tuple[Flask, dict[str, Any]]) -> None:
+    app, _ids = county
+    path = app.config["SANJI_PATH"]
+    # what `serve` runs every interval, by the machine's clock: every accepted case is overdue after 2026-11-20
+    assert card_scan.scan_once(lambda: load_county(path)) == 3
+    job = PeriodicJob("test-card-scan", lambda: None, interval_s=3600)
+    job.start(first_delay_s=3600)
+    app.extensions["sanji_card_scan"] = job  # as `serve` sets it
+    try:
+        page = signed_in(app, "jiancha").get("/monitor").get_data(as_text=True)
+        next_ms = job.next_run_ms()
+    finally:
+        job.stop()
+    assert next_ms is not None
+    assert "（定时扫描，新发 3 张牌）" in page and f"下次定时扫描：<strong>{fmt_ms(next_ms)}</strong>" in page
 
 
 def test_the_counts_come_from_the_summary_tables_and_agree_with_a_count_of_every_case(
