@@ -330,3 +330,19 @@ def test_a_supervision_notice_for_a_window(county: tuple[Flask, dict[str, Any]])
     assert "还没有督办" in client.get("/monitor/notices?township=t1").get_data(as_text=True)
     (row,) = [r for r in audit_rows(app) if r["action"] == "supervision.notice"]
     assert (row["target_kind"], row["target"]) == ("node", "t2")
+
+
+def test_every_case_view_applies_the_quick_case_rule_with_the_minute(county: tuple[Flask, dict[str, Any]]) -> None:
+    """The window's and the village's lists and case pages (views.list_cases, search.find_cases, views.show_case,
+    given the minute by sanji_node.actions.cases) read a 即办件 accepted today as the scan does."""
+    from sanji_domain import search
+
+    app, ids = county
+    day = at_day("2026-11-20")
+    with open_county_store(DataDir(app.config["SANJI_PATH"])) as store:
+        conn = store.conn
+        for minute, expected in ((11 * 60, "正常"), (18 * 60, "黄牌"), (None, "黄牌")):  # None: by the date alone
+            shown = views.show_case(conn, ids["D"], day, minute=minute)
+            (listed,) = [r for r in views.list_cases(conn, today=day, minute=minute) if r["case_id"] == ids["D"]]
+            page = search.find_cases(conn, search.CaseFilter(village="v12"), today=day, minute=minute)
+            assert [shown["warning"], listed["warning"], page["rows"][0]["warning"]] == [expected] * 3, minute
