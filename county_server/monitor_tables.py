@@ -200,6 +200,13 @@ def groups(conn: Any, dim: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r[RED_CARD], -r["cases"], r["name"]))
 
 
+def townships(conn: Any) -> list[tuple[str, str]]:
+    """(node id, name) of every township in service, by name: the choices of the 督办 and filter forms."""
+    return conn.execute(
+        "SELECT node, COALESCE(NULLIF(name, ''), node) FROM nodes WHERE role = 'township' AND revoked = 0 ORDER BY 2"
+    ).fetchall()
+
+
 def overdue_count(conn: Any, today: date) -> int:
     """Listed cases whose promise date has passed (after `refresh_promises`)."""
     return int(conn.execute("SELECT COUNT(*) FROM monitor_cases WHERE promise < ?", (today.isoformat(),)).fetchone()[0])

@@ -76,10 +76,7 @@ def index() -> Any:
             ),
             "scan": mt.last_scan(conn),
             "notices": mt.notices(conn)[:5],
-            "townships": conn.execute(
-                "SELECT node, COALESCE(NULLIF(name, ''), node) FROM nodes WHERE role = 'township' AND revoked = 0 "
-                "ORDER BY 2"
-            ).fetchall(),
+            "townships": mt.townships(conn),
         }
 
     data = local(read)
@@ -249,10 +246,7 @@ def notices() -> Any:
         conn = db.conn
         return {
             "rows": mt.notices(conn, township=township, state=state),
-            "townships": conn.execute(
-                "SELECT node, COALESCE(NULLIF(name, ''), node) FROM nodes WHERE role = 'township' AND revoked = 0 "
-                "ORDER BY 2"
-            ).fetchall(),
+            "townships": mt.townships(conn),
         }
 
     return render_template(

@@ -15,6 +15,7 @@ from sanji_node.actions import evaluations
 from sanji_node.web.auth import require
 from sync_protocol.errors import SyncError
 
+from .. import monitor_tables
 from .common import READ, WRITE, flash_error, local, me, record, today, ws
 
 bp = Blueprint("ratings", __name__)
@@ -24,11 +25,7 @@ TEXT_LIMIT = 500
 
 
 def _townships() -> list[tuple[str, str]]:
-    return local(
-        lambda db: db.execute(
-            "SELECT node, COALESCE(NULLIF(name, ''), node) FROM nodes WHERE role = 'township' ORDER BY 2"
-        ).fetchall()
-    )
+    return local(lambda db: monitor_tables.townships(db.conn))
 
 
 @bp.get("/ratings")
