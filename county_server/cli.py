@@ -35,7 +35,7 @@ from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_NAME, KIND_REVOKE
 from sync_protocol.sqlite_store import Store
 from sync_protocol.verify_pool import VerifyPool
 
-from . import accounts, card_scan, catalog, receipts, tokens
+from . import accounts, audit, card_scan, catalog, monitor_tables, receipts, tokens
 from .app import create_app
 from .calendar_cli import calendar
 from .node import county, load_county, open_county_store
@@ -738,7 +738,19 @@ add_account_commands(
 )
 
 main.add_command(calendar)
-add_domain_commands(main, "county", load_county)
+
+
+def audit_command(ws: Any, action: str, **what: Any) -> None:
+    """The county's audit row for a domain command that changed data (as 命令行), in its own transaction;
+    a card scan by command is also listed on 电子监察 (the last scan)."""
+    db, at = ws.store.db, now_ms()
+    with db.atomic():
+        if action == "card.scan":
+            monitor_tables.record_scan(db, at_ms=at, source="cli", issued=int(what["details"]["issued"]))
+        audit.record(db, who=audit.CLI_ACTOR, action=action, at_ms=at, **what)
+
+
+add_domain_commands(main, "county", load_county, audit=audit_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

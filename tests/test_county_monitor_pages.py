@@ -346,3 +346,18 @@ def test_every_case_view_applies_the_quick_case_rule_with_the_minute(county: tup
             (listed,) = [r for r in views.list_cases(conn, today=day, minute=minute) if r["case_id"] == ids["D"]]
             page = search.find_cases(conn, search.CaseFilter(village="v12"), today=day, minute=minute)
             assert [shown["warning"], listed["warning"], page["rows"][0]["warning"]] == [expected] * 3, minute
+
+
+def test_the_same_actions_by_command_are_audited_as_the_command_line(county: tuple[Flask, dict[str, Any]]) -> None:
+    app, ids = county
+    path = app.config["SANJI_PATH"]
+    done = cli("cards", "scan", "--data", path, "--json")
+    assert done.exit_code == 0, done.output
+    done = cli("supervise", ids["local_no"]["A"], "--reason", "请说明超期原因", "--person", "周县长", "--data", path)
+    assert done.exit_code == 0, done.output
+    rows = {r["action"]: r for r in audit_rows(app)}
+    assert rows["card.scan"]["who_login"] == "cli" and rows["card.scan"]["who_name"] == "命令行"
+    assert (rows["supervision.notice"]["target"], rows["supervision.notice"]["reason"]) == (ids["A"], "请说明超期原因")
+    page = signed_in(app).get("/monitor").get_data(as_text=True)
+    assert "（命令行，新发 3 张牌）" in page  # by the machine's clock, after 2026-11-20: all three overdue
+    assert "请说明超期原因" in page

@@ -21,6 +21,7 @@ from county_server.node import open_county_store
 from sanji_domain import commands, views
 from sanji_node.config import DataDir
 from tests.test_county_monitor_pages import CLOCK, actor, append, at_day, audit_rows, build_county, post, signed_in
+from tests.test_county_pages import cli
 from tests.test_views_stats import at
 
 
@@ -138,3 +139,19 @@ def test_close_needs_a_result(county: tuple[Flask, dict[str, Any]]) -> None:
     resp = post(client, "/ratings", f"/ratings/{ids['poor']}/close", {"result": ""})
     assert "请填写整改结果" in client.get(resp.headers["Location"]).get_data(as_text=True)
     assert rectification(app, ids["poor"])["state"] == "待整改"
+
+
+def test_a_step_by_command_is_audited_as_the_command_line(county: tuple[Flask, dict[str, Any]]) -> None:
+    app, ids = county
+    done = cli(
+        "rectify", ids["poor"], "assign", "--owner", "刘桂英", "--person", "周县长", "--data", app.config["SANJI_PATH"]
+    )
+    assert done.exit_code == 0, done.output
+    (row,) = audit_rows(app)
+    assert (row["action"], row["who_name"], row["target"], row["reason"]) == (
+        "rectification.assign",
+        "命令行",
+        ids["poor"],
+        "刘桂英",
+    )
+    assert "周县长 指派：刘桂英" in signed_in(app, "jiancha").get("/ratings").get_data(as_text=True)

@@ -9,8 +9,14 @@ from sanji_domain.commands import CHANNELS, LEVEL_LABELS, RECTIFY_STEPS, STAGES,
 from ..actions import evaluations as actions
 from ..cli import data_option, emit, handle_errors, json_option
 from ..workspace import Workspace
-from .common import Loader, person_option, table, yes_rows
+from .common import Audit, Loader, no_audit, person_option, table, yes_rows
 
+AUDIT_STEPS = {
+    "assign": "rectification.assign",
+    "followup": "rectification.follow",
+    "close": "rectification.close",
+    "rate": "rectification.close",
+}
 RECTIFICATION_COLUMNS = [
     ("evaluation_id", "评价"),
     ("owner", "责任人"),
@@ -70,7 +76,7 @@ def add_evaluate_command(group: click.Group, load: Loader) -> None:
         )
 
 
-def add_rectify_commands(group: click.Group, load: Loader) -> None:
+def add_rectify_commands(group: click.Group, load: Loader, audit: Audit = no_audit) -> None:
     @group.command(
         name="rectify",
         help="A 差评's rectification (整改): assign an owner, record the 回访, close it with the result or the rating.",
@@ -105,6 +111,15 @@ def add_rectify_commands(group: click.Group, load: Loader) -> None:
         data = {"owner": owner, "deadline_days": deadline_days, "note": note, "result": result, "level": level}
         with Workspace(load(data_dir)) as ws:
             r = actions.rectify(ws, evaluation_id, step, data, person=person)
+            said = {k: v for k, v in data.items() if v is not None}
+            audit(
+                ws,
+                AUDIT_STEPS[step],
+                target_kind="rectification",
+                target=evaluation_id,
+                reason=str(data.get("owner") or data.get("note") or data.get("result") or ""),
+                details=said,
+            )
         emit(as_json, r, f"整改记录已更新: {step}")
 
     @group.command(name="rectifications", help="List rectifications of 差评 with their deadline and state.")
