@@ -197,14 +197,7 @@ def supervise_window() -> Any:
 
 def _audit_notice(db: Any, sent: dict[str, Any], reason: str) -> None:
     with db.atomic():
-        record(
-            db,
-            "supervision.notice",
-            target_kind="case" if sent.get("case_id") else "node",
-            target=sent.get("case_id") or sent["township"],
-            reason=reason,
-            details={"notice_id": sent["notice_id"], "township": sent["township"]},
-        )
+        record(db, "supervision.notice", **supervision_actions.audit_of(sent, reason))
 
 
 @bp.post("/monitor/card/<card_id>/revoke")

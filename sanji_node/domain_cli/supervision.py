@@ -51,14 +51,7 @@ def _add_county(group: click.Group, sub: click.Group, load: Loader, audit: Audit
     ) -> None:
         with Workspace(load(data_dir)) as ws:
             r = actions.send_notice(ws, case=case, window=window, reason=reason, person=person)
-            audit(
-                ws,
-                "supervision.notice",
-                target_kind="case" if r.get("case_id") else "node",
-                target=r.get("case_id") or r["township"],
-                reason=reason,
-                details={"notice_id": r["notice_id"], "township": r["township"]},
-            )
+            audit(ws, "supervision.notice", **actions.audit_of(r, reason))
         emit(
             as_json,
             r,
