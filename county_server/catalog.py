@@ -23,6 +23,8 @@ from sync_protocol import files
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
 
+from . import audit
+
 
 def feed(store: Store) -> str:
     return f"{store.trust.root_node}/*"
@@ -37,12 +39,6 @@ def rows(store: Store) -> list[history.Row]:
     return [(kind, key, orjson.loads(body)) for kind, key, body in cur]
 
 
-def _write(store: Store, key: SigningKey, plan: domain.ReleasePlan, *, now_ms: int) -> dict[str, Any]:
-    """Append the release in one commit; return its body without the item list."""
-    store.append(key, feed(store), plan.records(now_ms * 1000))
-    return {k: v for k, v in (plan.release or {}).items() if k != "items"}
-
-
 def preview_import(
     store: Store, data: bytes, name: str, *, mode: str = importing.INCREMENTAL
 ) -> importing.ImportPreview:
@@ -50,9 +46,23 @@ def preview_import(
     return importing.preview_import(data, name, rows(store), mode=mode)
 
 
+def preview_item(store: Store, values: dict[str, Any], *, source: str) -> importing.ImportPreview:
+    """What one item's fields (as an edit form gives them, keyed by column name) would publish (增量); writes nothing.
+
+    The same checks as a file's row (row 1); a problem names the field as its
+    column (e.g. 承诺时限), so a form shows it beside that field.
+    """
+    entries = rows(store)
+    items, problems = domain.check_rows(
+        [domain.RawRow(1, values)], header_row=0, current=history.current_items(entries)
+    )
+    return importing.plan_import(items, problems, entries, mode=importing.INCREMENTAL, source=source)
+
+
 def publish_import(
-    store: Store, key: SigningKey, preview: importing.ImportPreview, *, now_ms: int, digest: str | None = None
-) -> dict[str, Any]:
+    store: Store, key: SigningKey, preview: importing.ImportPreview, *, now_ms: int, digest: str | None = None,
+    who: dict[str, Any] | None = None, action: str = "catalog.publish",
+) -> dict[str, Any]:  # fmt: skip
     """Publish exactly what `preview` showed, or refuse.
 
     Refused (nothing written): a preview with bad rows (`CatalogFileError`); a
@@ -61,7 +71,10 @@ def publish_import(
     checked inside the write transaction). A page shows the preview with its
     `digest`; on confirmation it previews the same bytes again (same mode) and
     passes the digest the user confirmed, so a confirmation of one preview
-    never publishes another. Returns the release as
+    never publishes another. With `who` (the signed-in person, or
+    `audit.CLI_ACTOR`) one audit row (`action`: catalog.publish for a file,
+    catalog.item for an item edited in a form) is written in the same
+    transaction as the release, with its counts. Returns the release as
     `import_release` does.
     """
     if not preview.ok:
@@ -77,6 +90,12 @@ def publish_import(
 
     def unchanged() -> None:  # inside the write transaction: no release can slip in before the append
         _check_base(preview, rows(store))
+        if who is not None:
+            ch = plan.changes
+            counts = {k: len(ch[k]) for k in ("added", "changed", "cancelled")}
+            target = preview.written[0]["task_code"] if action == "catalog.item" and len(preview.written) == 1 else ""
+            audit.record(store.db, who=who, action=action, at_ms=now_ms, target_kind="catalog", target=target,
+                         details={"version": plan.version, "mode": preview.mode, "source": preview.source, **counts})  # fmt: skip
 
     store.append(key, feed(store), plan.records(now_ms * 1000), precondition=unchanged)
     return {k: v for k, v in (plan.release or {}).items() if k != "items"}
@@ -110,12 +129,32 @@ def import_release(
     return publish_import(store, key, preview, now_ms=now_ms)
 
 
-def change_state(store: Store, key: SigningKey, task_code: str, state: str, reason: str, now_ms: int) -> dict[str, Any]:
-    """Suspend (暂停), cancel (取消) or resume (在用) one item as a new one-item release."""
+def change_state(
+    store: Store, key: SigningKey, task_code: str, state: str, reason: str, now_ms: int,
+    *, who: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Suspend (暂停), cancel (取消) or resume (在用) one item as a new one-item release.
+
+    With `who`, one audit row (catalog.status, the item, the reason) is written
+    in the same transaction as the release.
+    """
     entries = rows(store)
     version = history.latest_version(entries)
     plan = domain.set_state(history.current_items(entries), task_code, state, reason, version + 1, released_ms=now_ms)
-    return _write(store, key, plan, now_ms=now_ms)
+
+    def audited() -> None:
+        if history.latest_version(rows(store)) != version:  # another release slipped in: decide again
+            raise importing.StalePreviewError(
+                "事项清单刚刚有了新版本，未作更改 (the catalog changed meanwhile; nothing was changed)",
+                hint="刷新页面后再试 (reload, then try again)",
+            )
+        if who is not None:
+            audit.record(store.db, who=who, action="catalog.status", at_ms=now_ms, target_kind="item",
+                         target=task_code, reason=plan.release["reason"] if plan.release else reason,
+                         details={"version": plan.version, "state": state})  # fmt: skip
+
+    store.append(key, feed(store), plan.records(now_ms * 1000), precondition=audited)
+    return {k: v for k, v in (plan.release or {}).items() if k != "items"}
 
 
 def releases(store: Store) -> list[dict[str, Any]]:

@@ -29,16 +29,15 @@ from sanji_node.serving import serve as serve_app
 from sync_protocol import files, routing
 from sync_protocol.entries import Record
 from sync_protocol.errors import ProtocolError, StoreError
-from sync_protocol.forks import KIND_FORK_RESOLVE, resolution_body
 from sync_protocol.keys import SigningKey
-from sync_protocol.membership import COUNTY, KIND_MEMBER, KIND_NAME, KIND_REVOKE, check_county_code, check_name
-from sync_protocol.sqlite_store import Store
+from sync_protocol.membership import COUNTY, KIND_MEMBER, check_county_code, check_name
 from sync_protocol.verify_pool import VerifyPool
 
-from . import accounts, audit, card_scan, catalog, monitor_tables, receipts, tokens
+from . import accounts, audit, card_scan, catalog, monitor_tables, node_admin, receipts, tokens
 from .app import create_app
 from .calendar_cli import calendar
 from .node import county, load_county, open_county_store
+from .node_admin import fork_rows
 
 ROLE_NAMES = {"county": "县", "township": "乡镇", "village": "村"}
 
@@ -202,19 +201,20 @@ def enroll(
             if role == "village":
                 raise ProtocolError("a village token needs --parent (its township's node id)")
             parent = store.trust.root_node
-        issued = tokens.issue(
+        issued = node_admin.issue_token(
             store,
+            who=audit.CLI_ACTOR,
+            now_ms=now_ms(),
             role=role,
             division=division,
             parent=parent,
             node=node_id,
-            now_ms=now_ms(),
             ttl_ms=ttl,
             random_bytes=os.urandom(21),
             name=None if display_name is None else display_name.strip(),
         )
     data = {
-        "token": str(issued.token),
+        "token": issued.token,
         "node": issued.node,
         "name": issued.name,
         "role": role,
@@ -244,14 +244,15 @@ def enroll(
 def tokens_command(data_dir: str, cancel_id: str | None, as_json: bool) -> None:
     with open_county_store(DataDir(data_dir)) as store:
         if cancel_id:
-            tokens.cancel(store, cancel_id, now_ms=now_ms())
+            node_admin.cancel_token(store, cancel_id, who=audit.CLI_ACTOR, now_ms=now_ms())
             click.echo(f"已作废注册码 {cancel_id.upper()}。")
             return
         rows = tokens.list_tokens(store)
     now = now_ms()
 
     def state_of(r: dict[str, Any]) -> str:
-        return "已使用" if r["used_ms"] else ("已过期" if r["expires_ms"] <= now else "有效")
+        state = node_admin.token_state(r, now)
+        return "有效" if state == "unused" else node_admin.TOKEN_STATES[state]
 
     emit(
         as_json,
@@ -359,18 +360,11 @@ def nodes(data_dir: str, as_json: bool) -> None:
 @click.option("--reason", required=True, help="why, e.g. 笔记本丢失")
 @handle_errors
 def revoke(data_dir: str, node: str, reason: str) -> None:
-    data, config, key = county(data_dir)
+    data, _config, key = county(data_dir)
     with open_county_store(data) as store:
         if store.directory().get(node) is None:
             raise unknown_node(node)
-        last_valid = {
-            f: {"hash": h.hex(), "seq": seq} for f, (seq, h) in store.vector().items() if f.split("/")[0] == node
-        }
-        store.append(
-            key,
-            f"{config.root_node}/*",
-            [Record(KIND_REVOKE, node, {"last_valid": last_valid, "node": node, "reason": reason}, now_ms() * 1000)],
-        )
+        node_admin.revoke(store, key, node, reason, who=audit.CLI_ACTOR, now_ms=now_ms())
     click.echo(f"已吊销节点 {node}（{reason}）。其后续写入将被隔离待审。")
 
 
@@ -402,66 +396,6 @@ def forks_command(data_dir: str, as_json: bool) -> None:
     emit(as_json, {"forks": rows}, text)
 
 
-def fork_rows(store: Store) -> list[dict[str, Any]]:
-    """Forks recorded here, and forks a township reported for its villages (with no record here yet)."""
-    directory = store.directory()
-    vector = store.vector()
-    rows: list[dict[str, Any]] = []
-    for f in store.forks():
-        node = f["feed"].split("/")[0]
-        rows.append(
-            {
-                "node": node,
-                "name": directory.name_of(node),
-                "feed": f["feed"],
-                "seq": f["seq"],
-                "detected_at": f["detected_at"],
-                "held_seq": vector.get(f["feed"], (0, b""))[0],
-                "other_branch_last_seq": f["remote_last_seq"],
-                "resolved_seq": f["resolved_seq"],
-                "found_by": f["reported_by"] or directory.root,
-                "found_by_name": directory.name_of(f["reported_by"] or directory.root),
-            }
-        )
-    seen = {r["node"] for r in rows}
-    for node, report in domain_contacts.reported(store.conn).items():
-        if node in seen or not report.get("forks"):
-            continue
-        feed = f"{node}/up"
-        rows.append(
-            {
-                "node": node,
-                "name": directory.name_of(node),
-                "feed": feed,
-                "seq": 0,
-                "detected_at": None,
-                "held_seq": vector.get(feed, (0, b""))[0],
-                "other_branch_last_seq": None,
-                "resolved_seq": store.resolved_at(feed) or None,
-                "found_by": m.parent if (m := directory.get(node)) else None,
-                "found_by_name": directory.name_of(m.parent) if m and m.parent else "",
-            }
-        )
-    for r in store.resolutions():  # decided: the report of an open fork is gone, the decision stays listed
-        if r["feed"] in {x["feed"] for x in rows}:
-            continue
-        rows.append(
-            {
-                "node": r["node"],
-                "name": directory.name_of(r["node"]),
-                "feed": r["feed"],
-                "seq": 0,
-                "detected_at": None,
-                "held_seq": vector.get(r["feed"], (0, b""))[0],
-                "other_branch_last_seq": None,
-                "resolved_seq": r["seq"],
-                "found_by": None,
-                "found_by_name": "",
-            }
-        )
-    return rows
-
-
 @main.command(
     "resolve-fork",
     help="Resolve a fork of a node's feed: what the county holds is the feed; the node re-issues the rest after it.",
@@ -472,25 +406,14 @@ def fork_rows(store: Store) -> list[dict[str, Any]]:
 @click.option("--feed", default=None, help="the forked feed (default: the one the county knows, else NODE/up)")
 @handle_errors
 def resolve_fork(data_dir: str, node: str, reason: str, feed: str | None) -> None:
-    data, config, key = county(data_dir)
+    data, _config, key = county(data_dir)
     with open_county_store(data) as store:
         m = store.directory().get(node)
         if m is None or m.role == COUNTY:
             raise StoreError(
                 f"没有已登记的乡镇或村节点 {node!r} (no enrolled township or village)", hint="见 `county-server nodes`"
             )
-        if feed is None:
-            known = [f["feed"] for f in store.forks() if f["feed"].split("/")[0] == node and f["resolved_seq"] is None]
-            feed = known[0] if known else f"{node}/up"
-        held = store.vector().get(feed)
-        if held is None or held[0] == 0:
-            raise StoreError(
-                f"县级没有 {feed} 的任何数据，无法以县级数据为准裁决分叉 (the county holds nothing of {feed})",
-                hint="先让该节点的乡镇同步一次，再执行本命令",
-            )
-        seq, digest = held
-        body = resolution_body(node, feed, seq, digest, reason.strip())
-        store.append(key, f"{config.root_node}/{node}", [Record(KIND_FORK_RESOLVE, feed, body, now_ms() * 1000)])
+        feed, seq = node_admin.resolve_fork(store, key, node, reason, who=audit.CLI_ACTOR, now_ms=now_ms(), feed=feed)
     click.echo(
         f"已裁决 {directory_name(node, m.name)} 的日志 {feed} 分叉：以县级所存第 1–{seq} 条为准（{reason.strip()}）。"
         "裁决经乡镇下发；该节点下次同步后解除冻结，并把另一分支上的办件重新登记上传。"
@@ -507,16 +430,12 @@ def directory_name(node: str, name: str) -> str:
 @click.argument("name")
 @handle_errors
 def rename(data_dir: str, node: str, name: str) -> None:
-    data, config, key = county(data_dir)
-    name = check_name(name.strip())
+    data, _config, key = county(data_dir)
     with open_county_store(data) as store:
-        old = store.directory().get(node)
-        if old is None:
+        if store.directory().get(node) is None:
             raise unknown_node(node)
-        store.append(
-            key, f"{config.root_node}/*", [Record(KIND_NAME, node, {"name": name, "node": node}, now_ms() * 1000)]
-        )
-    click.echo(f"已将节点 {node} 的名称由 {old.name or node} 改为 {name}。各节点同步后显示新名称。")
+        old_name = node_admin.rename(store, key, node, name, who=audit.CLI_ACTOR, now_ms=now_ms())
+    click.echo(f"已将节点 {node} 的名称由 {old_name} 改为 {name.strip()}。各节点同步后显示新名称。")
 
 
 @main.group(help="The service item catalog (事项清单).")
@@ -557,7 +476,9 @@ def catalog_import(data_dir: str, file: str, dry_run: bool, replace: bool, yes: 
         if preview.cancelled and replace and not yes:
             _confirm_cancel(len(preview.cancelled), ask=not as_json)
         assert key is not None
-        release = catalog.publish_import(store, key, preview, now_ms=now_ms(), digest=preview.digest)
+        release = catalog.publish_import(
+            store, key, preview, now_ms=now_ms(), digest=preview.digest, who=audit.CLI_ACTOR
+        )
     if release["version"] is None:
         emit(as_json, {**release, "preview": preview.as_json()},
              f"无变化：{file} 与当前第 {release['current']} 版相同，未发布新版本。")  # fmt: skip
@@ -671,7 +592,7 @@ def _state_command(name: str, state: str, help: str, reason_help: str, *, reason
     def command(data_dir: str, code: str, reason: str, as_json: bool) -> None:
         data, _, key = county(data_dir)
         with open_county_store(data) as store:
-            release = catalog.change_state(store, key, code, state, reason, now_ms=now_ms())
+            release = catalog.change_state(store, key, code, state, reason, now_ms=now_ms(), who=audit.CLI_ACTOR)
         why = f"（{reason}）" if reason else ""
         emit(as_json, release, f"已{STATE_ACTIONS[state]}事项 {code}{why}，发布为事项清单第 {release['version']} 版。")
 

@@ -10,7 +10,7 @@ from sanji_node.config import DataDir, NodeConfig
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
 
-from . import accounts, audit, monitor_tables, tokens
+from . import accounts, audit, monitor_tables, node_admin, stats_summary, tokens
 
 
 def open_county_store(data: DataDir) -> Store:
@@ -21,6 +21,8 @@ def open_county_store(data: DataDir) -> Store:
         tokens.token_migrations.apply(s.db)
         accounts.BOOK.migrate(s.db)
         audit.migrate(s.db)
+        node_admin.migrate(s.db)
+        stats_summary.migrate(s.db)
         monitor_tables.migrate(s.db)
 
     return state.open_store(data, config, extra=extra)

@@ -41,6 +41,12 @@ def m002_token_names(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE tokens ADD COLUMN name TEXT")
 
 
+@token_migrations()
+def m003_token_cancelled(db: sqlite_utils.Database) -> None:
+    # when an unused token was cancelled (作废, or replaced by a re-sent one); NULL: never cancelled
+    db.execute("ALTER TABLE tokens ADD COLUMN cancelled_ms INTEGER")
+
+
 @dataclass(frozen=True)
 class Issued:
     token: Token
@@ -160,7 +166,8 @@ def cancel(store: Store, token_id: str, *, now_ms: int) -> None:
                 f"token {token_id} was already used; revoke the node instead", hint="county-server revoke NODE"
             )
         store.conn.execute(
-            "UPDATE tokens SET expires_ms = ? WHERE token_id = ?", (min(row[1], now_ms), token_id.upper())
+            "UPDATE tokens SET expires_ms = ?, cancelled_ms = COALESCE(cancelled_ms, ?) WHERE token_id = ?",
+            (min(row[1], now_ms), now_ms, token_id.upper()),
         )
 
 
@@ -168,6 +175,6 @@ def list_tokens(store: Store) -> list[dict[str, Any]]:
     return list(
         store.db.query(
             "SELECT token_id, role, division, parent, node, COALESCE(name, node) AS name, created_ms, expires_ms, "
-            "used_ms FROM tokens ORDER BY created_ms"
+            "used_ms, used_by, cancelled_ms FROM tokens ORDER BY created_ms"
         )
     )

@@ -5,12 +5,14 @@ a fact into the period (and, for `group_by="month"`, into a month):
 
 | metric                                              | date                     |
 |-----------------------------------------------------|--------------------------|
-| completions, 按时办结率, 超期办结, average 办理工作日 | the completion (办结) date |
+| completions, 按时/即时办结率, 超期, average 办理工作日 | the completion (办结) date |
 | 满意率                                              | the evaluation date      |
 | cases by state, open cases overdue (红牌) / warned   | the filing (收件) date     |
 
 * 按时办结率 = completions on or before the (pause-adjusted) promise date ÷
   completions, voided cases excluded. The clock is `views.clock_of`'s.
+* 即时办结率 = completions on the day of acceptance (当场办结, 0 working days) ÷ completions,
+  voided cases excluded.
 * 满意率 = evaluations of level 5, 4 or 3 ÷ all evaluations.
 * Open cases overdue: accepted, not completed, still open, and `today` is
   after the promise date (红牌); 预警 and 黄牌 are counted alongside.
@@ -30,6 +32,7 @@ one decimal for JSON; None / "—" when there is nothing to divide by.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from typing import Any
@@ -38,7 +41,7 @@ from . import places
 from .commands import CST
 from .errors import ValidationError
 from .states import OPEN_STATES, STATE_LABELS, STATES, VOIDED
-from .views import calendar, clock_of, clock_settings, day_start_ms, to_local_date
+from .views import CaseClock, calendar, clock_of, clock_settings, day_start_ms, to_local_date
 from .workdays import EARLY_WARNING, RED_CARD, YELLOW_CARD, parse_day
 
 GROUPS = ("county", "township", "village", "item", "month")
@@ -54,6 +57,7 @@ Period = tuple[date, date]
 class _Tally:
     completions: int = 0
     on_time: int = 0
+    instant: int = 0
     handling_days: int = 0
     evaluations: int = 0
     satisfied: int = 0
@@ -105,15 +109,44 @@ def statistics(
 
 # what the statistics need of a case: no body, no personal data (a township holds tens of thousands)
 _FACTS_SELECT = (
-    "SELECT c.village, c.township, c.item_code, COALESCE(c.item_name, i.name), c.filed_ms, c.state, c.accepted_ms, "
+    "SELECT c.case_id, c.village, c.township, c.item_code, COALESCE(c.item_name, i.name), c.filed_ms, c.state, c.accepted_ms, "
     "c.completed_ms, c.closed_ms, c.promised_days, c.pauses, l.pauses, l.state "
     "FROM cases c LEFT JOIN catalog_items i ON i.task_code = c.item_code "
     "LEFT JOIN cases l ON l.case_id = c.linked_case_id WHERE c.origin_case_id IS NULL"
 )
 _FACT_COLUMNS = (
-    "village", "township", "item_code", "item_name", "filed_ms", "state", "accepted_ms",
+    "case_id", "village", "township", "item_code", "item_name", "filed_ms", "state", "accepted_ms",
     "completed_ms", "closed_ms", "promised_days", "pauses", "linked_pauses", "linked_state",
 )  # fmt: skip
+
+
+def clocked_facts(
+    conn: Any,
+    where: str = "",
+    params: Any = (),
+    *,
+    today: date,
+    tz: tzinfo = CST,
+    clocks: dict[tuple[Any, ...], CaseClock] | None = None,
+) -> Iterator[tuple[dict[str, Any], CaseClock]]:
+    """Every counted case (not a linked county case) as (its facts, its clock); `where` narrows the query
+    with more conditions on `c` (" AND c.case_id IN (?, ?)").
+
+    The clock (`views.clock_of`) is the costly part: it depends on the acceptance, completion and closing
+    days, the time limit, the pauses and the state, and cases that share these (most cases of a busy week
+    do) share it. A caller asking in several parts passes one `clocks` dict to share them across the parts."""
+    cal, cs = calendar(conn), clock_settings(conn)
+    clocks = {} if clocks is None else clocks
+    for values in conn.execute(_FACTS_SELECT + where, list(params)):
+        row = dict(zip(_FACT_COLUMNS, values, strict=True))
+        memo = (
+            _day(row["accepted_ms"], tz), _day(row["completed_ms"], tz), _day(row["closed_ms"], tz),
+            row["promised_days"], row["pauses"], row["linked_pauses"], row["state"], row["linked_state"],
+        )  # fmt: skip
+        clock = clocks.get(memo)
+        if clock is None:
+            clock = clocks[memo] = clock_of(row, cal, cs, today, tz=tz)
+        yield row, clock
 
 
 def statistics_by(
@@ -128,9 +161,7 @@ def statistics_by(
     """`statistics` for several groupings at once, in one pass over the cases and evaluations; the groupings
     named in `whole` count every date, not only the period's (a month's table beside the all-months chart).
 
-    A page that shows a township by village and in total asks for both and pays for one pass. The clock
-    (`views.clock_of`) is the costly part: it depends on the acceptance, completion and closing days, the
-    time limit, the pauses and the state, and cases that share these (most cases of a busy week do) share it.
+    A page that shows a township by village and in total asks for both and pays for one pass.
     """
     for g in group_bys:
         if g not in GROUPS:
@@ -166,22 +197,12 @@ def statistics_by(
             out.append(found)
         return out
 
-    cal, cs = calendar(conn), clock_settings(conn)
-    clocks: dict[tuple[Any, ...], Any] = {}
-    sql, params = _FACTS_SELECT, list[int]()
+    sql, params = "", list[int]()
     if span is not None and all(spans.values()):
         start, end = day_start_ms(span[0], tz), day_start_ms(span[1] + timedelta(days=1), tz)
-        sql += " AND ((c.filed_ms >= ? AND c.filed_ms < ?) OR (c.completed_ms >= ? AND c.completed_ms < ?))"
+        sql = " AND ((c.filed_ms >= ? AND c.filed_ms < ?) OR (c.completed_ms >= ? AND c.completed_ms < ?))"
         params = [start, end, start, end]
-    for values in conn.execute(sql, params):
-        row = dict(zip(_FACT_COLUMNS, values, strict=True))
-        memo = (
-            _day(row["accepted_ms"], tz), _day(row["completed_ms"], tz), _day(row["closed_ms"], tz),
-            row["promised_days"], row["pauses"], row["linked_pauses"], row["state"], row["linked_state"],
-        )  # fmt: skip
-        clock = clocks.get(memo)
-        if clock is None:
-            clock = clocks[memo] = clock_of(row, cal, cs, today, tz=tz)
+    for row, clock in clocked_facts(conn, sql, params, today=today, tz=tz):
         filed = to_local_date(row["filed_ms"], tz)
         for t in tallies_of(row, filed):
             t.filed += 1
@@ -192,6 +213,7 @@ def statistics_by(
             for t in tallies_of(row, clock.completed):
                 t.completions += 1
                 t.on_time += bool(clock.on_time)
+                t.instant += clock.completed == clock.accepted
                 t.handling_days += clock.elapsed or 0
 
     cur = conn.execute("SELECT level, at_ms, village, township, item_code FROM evaluations")
@@ -220,6 +242,7 @@ def _group_key(group_by: str, fact: dict[str, Any], when: date) -> str | None:
 
 def _row(group_by: str, key: str, label: str, t: _Tally) -> dict[str, Any]:
     on_time, satisfied = rate(t.on_time, t.completions), rate(t.satisfied, t.evaluations)
+    instant = rate(t.instant, t.completions)
     return {
         "group_by": group_by,
         "group": key,
@@ -230,6 +253,10 @@ def _row(group_by: str, key: str, label: str, t: _Tally) -> dict[str, Any]:
         "on_time_rate": on_time["text"],
         "on_time_bp": on_time["bp"],
         "on_time_pct": on_time["pct"],
+        "instant": t.instant,
+        "instant_rate": instant["text"],
+        "instant_bp": instant["bp"],
+        "instant_pct": instant["pct"],
         "handling_days": t.handling_days,
         "avg_handling_days": _half_up(t.handling_days * 10, t.completions) / 10 if t.completions else None,
         "evaluations": t.evaluations,
@@ -243,6 +270,28 @@ def _row(group_by: str, key: str, label: str, t: _Tally) -> dict[str, Any]:
         "overdue_open": t.warnings[RED_CARD],
         "warnings": {w: t.warnings[w] for w in (EARLY_WARNING, YELLOW_CARD, RED_CARD)},
     }
+
+
+def row_of(group_by: str, key: str, label: str, counts: dict[str, int]) -> dict[str, Any]:
+    """A row from counts kept elsewhere (a summary table): completions, on_time, instant, handling_days,
+    evaluations, satisfied, filed; the figures that need each case (by state, open, warnings) are left out."""
+
+    def n(name: str) -> int:
+        return int(counts.get(name) or 0)
+
+    tally = _Tally(
+        completions=n("completions"), on_time=n("on_time"), instant=n("instant"), handling_days=n("handling_days"),
+        evaluations=n("evaluations"), satisfied=n("satisfied"), filed=n("filed"),
+    )  # fmt: skip
+    row = _row(group_by, key, label, tally)
+    for k in ("by_state", "open", "overdue_open", "warnings"):
+        del row[k]
+    return row
+
+
+def empty_row(group_by: str, key: str, label: str) -> dict[str, Any]:
+    """A row for a group with no fact (a village with no case): zeros, — for the rates, and `empty` True."""
+    return {**_row(group_by, key, label, _Tally()), "empty": True}
 
 
 # columns for a printed or exported statistics table: (key in the row, header)

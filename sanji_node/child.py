@@ -302,7 +302,7 @@ class ChildNode:
                 "stranded": stranded,  # own entries past the parent's mark in a forked or frozen own feed
                 "stranded_total": sum(stranded.values()),
                 "frozen": store.frozen_feeds(),
-                "quarantined": len(store.quarantined()),
+                "quarantined": len(store.quarantined(waiting_only=True)),
                 "restored": backup.restored_mark(self.config),  # restored from a backup: the mark, else None
             }
 

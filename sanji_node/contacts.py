@@ -40,7 +40,9 @@ def figures(store: Store, node: str, *, with_backlog: bool = True) -> dict[str, 
     prefix = node + "/"
     forks = sum(1 for f in store.forks() if f["feed"].startswith(prefix) and f["resolved_seq"] is None)
     quarantined = sum(
-        q["last_seq"] - q["first_seq"] + 1 for q in store.quarantined() if str(q["feed"]).startswith(prefix)
+        q["last_seq"] - q["first_seq"] + 1
+        for q in store.quarantined(waiting_only=True)
+        if str(q["feed"]).startswith(prefix)
     )
     backlog, oldest = 0, None
     if with_backlog:

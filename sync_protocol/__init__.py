@@ -14,5 +14,5 @@ PROTOCOL_VERSION = 1
 
 # Modules that do I/O. The core never imports them (tests/test_purity.py checks).
 ADAPTER_MODULES = frozenset(
-    {"sqlite_store", "verify_pool", "routes", "http_api", "http_client", "files", "nonce_store", "faults"}
+    {"sqlite_store", "verify_pool", "routes", "http_api", "http_client", "files", "nonce_store", "faults", "writer_lock"}
 )

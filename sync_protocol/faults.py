@@ -12,7 +12,9 @@ applied: before and after its commit), `bundle` (a bundle import: after each
 batch of its one transaction, and after the commit), `append` (a node writes
 its own entries: before and after the commit; a catalog release and a
 `resolve-fork` decision are appends), `resolve` (a laptop taking the county's
-decision on a fork: setting its branch aside, each re-issued record).
+decision on a fork: setting its branch aside, each re-issued record),
+`quarantine` (the county releasing or refusing a quarantined batch: after the
+entries, after the decision and its audit row, after the commit).
 """
 
 from __future__ import annotations

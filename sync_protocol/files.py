@@ -22,25 +22,31 @@ written through this module:
   file, catalog) must be a regular file; a FIFO, a device or a directory is
   refused with `UnsafeFileError` instead of blocking on open or reading forever.
 
-Windows: the modes above are POSIX. Python's standard library cannot set an
-NTFS ACL (that needs the Win32 security API, e.g. pywin32), so on Windows a
-new file inherits the ACL of its directory; the user's profile directory
-(the default place of a data directory) is readable by that user and the
-administrators only. docs/cli.md ("Files are owner-only and written whole")
-records this as not defended by the program itself.
+Windows: the modes above are POSIX. There, the same places set a user-only
+NTFS ACL with Windows' own `icacls` (`/inheritance:r /grant:r USER:F`, and
+`(OI)(CI)F` on a directory so what is created inside inherits it): the data
+directory, each database file and each file written atomically. Where the
+file system has no ACLs (a FAT USB stick) or `icacls` fails, the file keeps
+what it inherited and a warning is logged. This path is exercised only on
+Windows; the tests here check the command it runs (`windows_acl_command`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
+import logging
 import os
 import secrets
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import StoreError
+
+log = logging.getLogger("sanji.files")
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -64,9 +70,33 @@ def _refuse_symlink(path: Path) -> None:
         )
 
 
+def windows_acl_command(path: Path, *, directory: bool, user: str) -> list[str]:
+    """The `icacls` command that leaves `path` to `user` alone: inherited entries removed, full control
+    granted to the user only (inherited by files and folders created inside a directory)."""
+    grant = f"{user}:(OI)(CI)F" if directory else f"{user}:F"
+    return ["icacls", str(path), "/inheritance:r", "/grant:r", grant]
+
+
+def windows_user() -> str:
+    user = os.environ.get("USERNAME") or getpass.getuser()
+    domain = os.environ.get("USERDOMAIN")
+    return f"{domain}\\{user}" if domain else user
+
+
+def _restrict_windows(path: Path, *, directory: bool) -> None:
+    """User-only ACL on Windows (see the module docstring); nothing elsewhere."""
+    if os.name != "nt":
+        return
+    command = windows_acl_command(path, directory=directory, user=windows_user())
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("could not make %s user-only with icacls: %s", path, e)
+
+
 def _chmod(path: Path | int, mode: int) -> None:
     if not POSIX:
-        return  # Windows: the directory's ACL applies (see the module docstring)
+        return  # Windows: `_restrict_windows` sets the ACL
     if isinstance(path, int):
         os.fchmod(path, mode)
     else:
@@ -79,6 +109,7 @@ def private_dir(path: Path) -> Path:
     _refuse_symlink(path)
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     _chmod(path, PRIVATE_DIR)
+    _restrict_windows(path, directory=True)
     return path
 
 
@@ -125,6 +156,8 @@ def atomic_writer(path: Path, *, mode: int = PRIVATE_FILE) -> Iterator[BinaryIO]
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    if mode == PRIVATE_FILE:
+        _restrict_windows(path, directory=False)
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
@@ -142,6 +175,8 @@ def private_database(path: Path) -> None:
         create_private(path).close()
     except FileExistsError:
         pass
+    else:
+        _restrict_windows(path, directory=False)
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if POSIX and p.exists() and stat.S_IMODE(p.stat().st_mode) & 0o077:
             _chmod(p, stat.S_IMODE(p.stat().st_mode) & PRIVATE_FILE)

@@ -37,7 +37,7 @@ import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from . import faults, files
+from . import faults, files, writer_lock
 from .batches import BATCH_OVERHEAD, ENTRY_OVERHEAD, PAGE_OVERHEAD, decode_page_prefix, encode_batch, entry_wire_size
 from .bundle import BundleInfo, BundleWriter, check_bundle, iter_bundle
 from .entries import Entry, Record, genesis_hash, make_entries
@@ -184,6 +184,17 @@ def m005_request_nonces(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX request_nonces_at ON request_nonces (at_ms)")
 
 
+@migrations()
+def m006_quarantine_decisions(db: sqlite_utils.Database) -> None:
+    """The county's review of a quarantined batch (§5.6): released into its feed or refused; NULL: waiting."""
+    db.execute("ALTER TABLE quarantine ADD COLUMN decision TEXT")
+    db.execute("ALTER TABLE quarantine ADD COLUMN decided_at REAL")
+    db.execute("ALTER TABLE quarantine ADD COLUMN decision_reason TEXT")
+
+
+RELEASED, REFUSED = "released", "refused"  # `quarantine.decision`
+
+
 def _damaged_bundle(name: str, e: BundleError) -> BundleError:
     detail = e.message.replace(f"{name}: ", "", 1).replace(name, "the file")  # the file is named once, first
     return BundleError(
@@ -217,7 +228,7 @@ def _connect(path: str | Path | None) -> sqlite_utils.Database:
         db = sqlite_utils.Database(memory=True, execute_plugins=False)
     else:
         files.private_database(Path(path))
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        conn = writer_lock.connect(path, timeout=30)
         db = sqlite_utils.Database(conn, execute_plugins=False)
         db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -1131,10 +1142,97 @@ class Store:
         return list(self.db.query(f"SELECT feed, seq, purged_at, reason FROM purged {where} ORDER BY feed, seq", args))
 
     # -- review -------------------------------------------------------------
-    def quarantined(self) -> list[dict[str, Any]]:
+    def quarantined(self, *, waiting_only: bool = False) -> list[dict[str, Any]]:
+        """Batches kept for review (§5.3), oldest first, with the decision on each (None: still waiting)."""
+        where = " WHERE decision IS NULL" if waiting_only else ""
         return list(
-            self.db.query("SELECT id, feed, first_seq, last_seq, reason, received_at FROM quarantine ORDER BY id")
+            self.db.query(
+                "SELECT id, feed, first_seq, last_seq, reason, received_at, decision, decided_at, decision_reason "
+                f"FROM quarantine{where} ORDER BY id"
+            )
         )
+
+    def decide_quarantined(
+        self, qid: int, decision: str, reason: str, *, also: Callable[[], None] | None = None
+    ) -> bool:
+        """Release a quarantined batch into its feed, or refuse it for good (§5.6), in one transaction.
+
+        Released: the batch is checked again (chain, head, signature) and its new
+        entries are applied as if received now, revocation or not: they must
+        continue the feed exactly (an earlier batch still waiting goes first; a
+        frozen feed waits for the county's decision on its fork). Refused: it
+        stays recorded, out of the feed. `also` runs inside the same transaction
+        (the caller's audit row). Returns False when the batch was already so
+        decided (nothing changes, `also` does not run); deciding it the other
+        way afterwards is refused.
+        """
+        if decision not in (RELEASED, REFUSED):
+            raise ProtocolError(f"a quarantined batch is released or refused, not {decision!r}")
+        if not reason.strip():
+            raise StoreError("请写明放行或拒收的原因 (say why the batch is released or refused)")
+        self._begin()
+        try:
+            row = self.conn.execute(
+                "SELECT feed, batch, batch_sha256, decision FROM quarantine WHERE id = ?", (qid,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"没有编号为 {qid} 的隔离批次 (no quarantined batch {qid})")
+            feed, blob, digest, done = row
+            if done == decision:
+                self.conn.rollback()
+                return False
+            if done is not None:
+                raise StoreError(
+                    f"隔离批次 {qid} 已经{'放行' if done == RELEASED else '拒收'}，不能再改 "
+                    f"(batch {qid} was already {done})"
+                )
+            if decision == RELEASED:
+                self._release(feed, self._opened(bytes(blob), f"quarantine#{bytes(digest).hex()}"))
+            faults.point("quarantine")
+            self.conn.execute(
+                "UPDATE quarantine SET decision = ?, decided_at = ?, decision_reason = ? WHERE id = ?",
+                (decision, self.clock(), reason.strip(), qid),
+            )
+            if also is not None:
+                also()
+            faults.point("quarantine")
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        faults.point("quarantine")
+        return True
+
+    def _release(self, feed: str, batch: bytes) -> None:
+        """Apply the new entries of a quarantined batch (inside the caller's transaction)."""
+        checked = check_batch(batch, county=self.county, directory=self.directory(), limits=self.limits)
+        if checked.error is not None or checked.head is None:
+            why = checked.error.message if checked.error else "unreadable"
+            raise StoreError(f"隔离批次没有通过校验，不能放行 (the batch no longer verifies: {why})")
+        local = self.local_feed(feed)
+        if local is not None and local.frozen:
+            raise StoreError(
+                f"日志 {feed} 因分叉冻结，请先裁决分叉再放行 (feed {feed} is frozen after a fork)",
+                hint="在该节点页面先裁决分叉",
+            )
+        have = local.seq if local else 0
+        known = self._known_hashes(feed)(checked.first, min(checked.last, have))
+        for e in checked.entries:
+            if e.seq <= have and known.get(e.seq) != e.hash:
+                raise StoreError(
+                    f"隔离批次与县级所存的 {feed} 第 {e.seq} 条不一致，不能放行 (it forks from the feed at {e.seq})",
+                    hint="只能拒收",
+                )
+        new = [e for e in checked.entries if e.seq > have]
+        if not new:
+            return  # every entry is already in the feed: releasing it changes nothing more
+        continues = local is None or checked.first <= have or checked.prev == local.hash
+        if new[0].seq != have + 1 or not continues:
+            raise StoreError(
+                f"县级只存到 {feed} 第 {have} 条，这一批从第 {new[0].seq} 条开始：请先放行前面的批次 "
+                f"(release the earlier batch of {feed} first)"
+            )
+        self._write_entries(feed, new, [checked.head])
 
     def forks(self) -> list[dict[str, Any]]:
         return list(

@@ -176,7 +176,7 @@ def test_enroll_with_a_name_rename_and_nodes_show_display_names(tmp_path: Path) 
     assert "村节点 梅花村（meihua，区划 430321101201，上级 chengguan）" in text
     bad = CliRunner().invoke(county_main, ["enroll", "--data", data, "--role", "village", "--division", "430321101202",
                                            "--parent", "chengguan", "--node-id", "xinqiao", "--name", "新" * 41])  # fmt: skip
-    assert bad.exit_code == 2 and "not 1–40" in bad.output
+    assert bad.exit_code == 2 and "名称最多 40 个字" in bad.output
     listed = json.loads(cli("tokens", "--data", data, "--json").output)["tokens"]
     assert [(t["node"], t["name"]) for t in listed] == [
         ("chengguan", "城关镇便民服务中心"),

@@ -120,10 +120,9 @@ def test_backups_and_bundles_are_owner_only(world: World) -> None:
     target = world.root / "backup-1"
     ok(county_main, "backup", "--data", str(world.county), "--to", str(target))
     assert mode(target) == 0o700
-    assert sorted(p.name for p in target.iterdir()) == ["backup.json", "node.json", "node.key", "node.sqlite"]
-    assert {p.name: mode(p) for p in target.iterdir()} == dict.fromkeys(
-        ["backup.json", "node.json", "node.key", "node.sqlite"], 0o600
-    )
+    names = ["backup.json", "node.json", "node.key", "node.sqlite", "web.secret"]  # the county serves pages too
+    assert sorted(p.name for p in target.iterdir()) == names
+    assert {p.name: mode(p) for p in target.iterdir()} == dict.fromkeys(names, 0o600)
     bundle = world.root / "to-t1.sjb"
     ok(county_main, "export-bundle", "--data", str(world.county), "--for", "t1", "--to", str(bundle))
     assert mode(bundle) == 0o600
@@ -270,3 +269,32 @@ def test_restore_from_a_backup_holding_a_named_pipe_is_refused(world: World) -> 
     )
     assert result.exit_code == 2 and "node.key" in result.stderr and "Traceback" not in result.output
     assert not restored.exists()
+
+
+def test_on_windows_files_and_folders_get_a_user_only_acl_through_icacls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Windows path runs Windows' own icacls with inheritance removed and the user alone granted; here a
+    stand-in icacls on PATH records the arguments (this machine is Linux), and a failing one is logged only."""
+    assert files.windows_acl_command(Path("C:/Sanji/t1"), directory=True, user="PC\\wang") == [
+        "icacls", str(Path("C:/Sanji/t1")), "/inheritance:r", "/grant:r", "PC\\wang:(OI)(CI)F",
+    ]  # fmt: skip
+    assert files.windows_acl_command(Path("node.key"), directory=False, user="wang")[-1] == "wang:F"
+    calls = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "icacls"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n', encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("USERNAME", "wang")
+    monkeypatch.setenv("USERDOMAIN", "PC")
+    monkeypatch.setattr(files.os, "name", "nt")
+    files._restrict_windows(tmp_path / "data", directory=True)
+    files._restrict_windows(tmp_path / "data" / "node.key", directory=False)
+    assert calls.read_text(encoding="utf-8").splitlines() == [
+        f"{tmp_path / 'data'} /inheritance:r /grant:r PC\\wang:(OI)(CI)F",
+        f"{tmp_path / 'data' / 'node.key'} /inheritance:r /grant:r PC\\wang:F",
+    ]
+    fake.write_text("#!/bin/sh\nexit 5\n", encoding="utf-8")  # e.g. a FAT USB stick: no ACLs
+    files._restrict_windows(tmp_path / "usb.bundle", directory=False)  # logged, not raised

@@ -99,35 +99,6 @@ def overview(ws: Workspace, *, today: date) -> list[dict[str, Any]]:
     return ws.read(query)
 
 
-def empty_row(group_by: str, key: str, label: str) -> dict[str, Any]:
-    """A statistics row for a group with no fact: zeros, and — for the rates."""
-    none = stats.rate(0, 0)
-    return {
-        "group_by": group_by,
-        "group": key,
-        "label": label,
-        "completions": 0,
-        "on_time": 0,
-        "late": 0,
-        "on_time_rate": none["text"],
-        "on_time_bp": None,
-        "on_time_pct": None,
-        "handling_days": 0,
-        "avg_handling_days": None,
-        "evaluations": 0,
-        "satisfied": 0,
-        "satisfaction_rate": none["text"],
-        "satisfaction_bp": None,
-        "satisfaction_pct": None,
-        "filed": 0,
-        "by_state": {},
-        "open": 0,
-        "overdue_open": 0,
-        "warnings": {"预警": 0, "黄牌": 0, "红牌": 0},
-        "empty": True,
-    }
-
-
 def statistics(ws: Workspace, *, group_by: str = "village", month: str | None = None) -> list[dict[str, Any]]:
     """按时办结率, 满意率 … by village (every village of this township, in directory order) or by month."""
     rows = statistics_actions.statistics(ws, group_by=group_by, month=month)
@@ -136,7 +107,7 @@ def statistics(ws: Workspace, *, group_by: str = "village", month: str | None = 
 
 def _every_village(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = {r["group"]: r for r in rows}
-    out = [found.pop(node, None) or empty_row("village", node, name) for node, name in villages(ws)]
+    out = [found.pop(node, None) or stats.empty_row("village", node, name) for node, name in villages(ws)]
     return out + [found[k] for k in sorted(found)]  # a village moved here from elsewhere keeps its row
 
 
@@ -147,7 +118,7 @@ def total(ws: Workspace, *, month: str | None = None) -> dict[str, Any]:
 
 def _total(ws: Workspace, rows: list[dict[str, Any]]) -> dict[str, Any]:
     name = ws.read(lambda conn: places.name_of(conn, ws.config.node_id))
-    row = rows[0] if rows else empty_row("county", "全乡镇", name)
+    row = rows[0] if rows else stats.empty_row("county", "全乡镇", name)
     return {**row, "label": name}
 
 

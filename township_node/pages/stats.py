@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, render_template, request
 
+from sanji_node.web import charts
 from sanji_node.web.auth import require
+from sanji_node.web.downloads import xlsx_download
 
 from .. import villages
 from .common import STAFF, today, ws
@@ -31,7 +30,15 @@ def index() -> Any:
     month = _month()
     figures = villages.stats_page(ws(), month=month)
     months = sorted({r["group"] for r in figures["by_month"]} | {today().strftime("%Y-%m")}, reverse=True)
-    return render_template("township/stats.html", month=month, months=months, **figures)
+    series = (charts.ON_TIME, charts.SATISFIED)
+    return render_template(
+        "township/stats.html",
+        month=month,
+        months=months,
+        village_chart=charts.bar_chart(figures["by_village"], series, "各村按时办结率和满意率"),
+        month_chart=charts.bar_chart(figures["by_month"], series, "各月按时办结率和满意率"),
+        **figures,
+    )
 
 
 @bp.get("/stats/export")
@@ -41,14 +48,5 @@ def export() -> Any:
     if group_by not in GROUPS:
         abort(404)
     month = _month() if group_by == "village" else None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "stats.xlsx"
-        villages.export_statistics(ws(), path, group_by=group_by, month=month)
-        data = path.read_bytes()
     name = f"办件统计_{GROUPS[group_by]}{'_' + month if month else ''}.xlsx"
-    return send_file(
-        io.BytesIO(data),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=name,
-    )
+    return xlsx_download(lambda path: villages.export_statistics(ws(), path, group_by=group_by, month=month), name)

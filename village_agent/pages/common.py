@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import tempfile
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -66,11 +63,3 @@ def parse_day(value: Any) -> date | None:
         return date.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
-
-
-def written(write: Callable[[Path], Any]) -> bytes:
-    """The bytes of a file an export writes into a fresh temporary folder (removed at once)."""
-    with tempfile.TemporaryDirectory(prefix="sanji-export-") as tmp:
-        path = Path(tmp) / "export.xlsx"
-        write(path)
-        return path.read_bytes()

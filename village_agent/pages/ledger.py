@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import Blueprint, render_template, request, send_file
+from flask import Blueprint, render_template, request
 
 from sanji_node.actions import ledger as ledgers
 from sanji_node.web import workspace
 from sanji_node.web.auth import require
+from sanji_node.web.downloads import xlsx_download
 
-from .common import month_arg, village, village_name, written
+from .common import month_arg, village, village_name
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.get("")
@@ -34,9 +33,4 @@ def export() -> Any:
     v = village()
     month = month_arg(request.args.get("month"))
     name = f"{village_name(v)}代办台账{month}.xlsx"
-    return send_file(
-        io.BytesIO(written(lambda p: ledgers.export_ledger(ws, p, "xlsx", month=month, village=v.config.node_id))),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=name,
-    )
+    return xlsx_download(lambda p: ledgers.export_ledger(ws, p, "xlsx", month=month, village=v.config.node_id), name)

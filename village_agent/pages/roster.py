@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length, Optional
@@ -13,10 +12,10 @@ from wtforms.validators import InputRequired, Length, Optional
 from sanji_node.actions import ledger as ledgers
 from sanji_node.web import workspace
 from sanji_node.web.auth import require
+from sanji_node.web.downloads import xlsx_download
 from sync_protocol.errors import SyncError
 
-from .common import month_arg, person, village, village_name, written
-from .ledger import XLSX
+from .common import month_arg, person, village, village_name
 
 bp = Blueprint("roster", __name__, url_prefix="/roster")
 
@@ -61,7 +60,7 @@ def export() -> Any:
     ws = workspace()
     v = village()
     month = month_arg(request.args.get("month"))
-    data = written(lambda p: ledgers.export_roster(ws, p, "xlsx", month=month, village=v.config.node_id))
-    return send_file(
-        io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=f"{village_name(v)}值班表{month}.xlsx"
+    return xlsx_download(
+        lambda p: ledgers.export_roster(ws, p, "xlsx", month=month, village=v.config.node_id),
+        f"{village_name(v)}值班表{month}.xlsx",
     )

@@ -1,0 +1,130 @@
+"""One writer at a time per database file within a process, handed over instead of polled for.
+
+An I/O adapter beside `sqlite_store`. SQLite lets one connection write at a
+time; a connection that finds the write lock taken sleeps and polls (its busy
+handler: 1, 2, 5 … 100 ms), so under many threads the lock often sits free
+while the waiters sleep, and a deferred `BEGIN` that has read first may fail
+at once (`SQLITE_BUSY_SNAPSHOT`). A parent's threads (waitress's request
+threads, numbering, the card scan) all write to one file, so this module
+serialises them in the process: a connection takes the file's lock when it
+starts a write transaction (`BEGIN`, `SAVEPOINT`, or a first
+`INSERT`/`UPDATE`/`DELETE`/`REPLACE`, which opens one implicitly) and gives it
+back when the transaction ends (`COMMIT`, `ROLLBACK`, `commit()`,
+`rollback()`, the `with conn:` block's end, `close()`), so the next thread in
+line wakes as soon as it is free. Other processes (a CLI command beside the
+server) still meet SQLite's own lock and busy timeout.
+
+The lock is re-entrant for a thread (as SQLite's own locking already decides
+what a second connection of the same thread may do); waiting longer than the
+connection's timeout raises `sqlite3.OperationalError("database is locked")`,
+as SQLite would.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+_LOCKS: dict[str, threading.RLock] = {}
+_GUARD = threading.Lock()
+_WRITE_START = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "SAVEPOINT")
+
+
+def lock_for(path: str | Path) -> threading.RLock:
+    key = str(Path(path).resolve())
+    with _GUARD:
+        found = _LOCKS.get(key)
+        if found is None:
+            found = _LOCKS[key] = threading.RLock()
+        return found
+
+
+def starts_write(sql: str) -> bool:
+    """Whether `sql` begins a write transaction when none is open."""
+    return sql.lstrip().upper().startswith(_WRITE_START)
+
+
+class LockedConnection(sqlite3.Connection):
+    """A connection that holds its file's in-process writer lock for the length of each write transaction."""
+
+    _sanji_lock: threading.RLock | None = None
+    _sanji_held = False
+    _sanji_timeout = 30.0
+
+    def use_lock(self, lock: threading.RLock, timeout: float) -> None:
+        self._sanji_lock = lock
+        self._sanji_timeout = timeout
+
+    def _take(self) -> None:
+        lock = self._sanji_lock
+        if lock is None or self._sanji_held:
+            return
+        if not lock.acquire(timeout=self._sanji_timeout):
+            raise sqlite3.OperationalError("database is locked (another thread of this process is writing)")
+        self._sanji_held = True
+
+    def _give_back(self) -> None:
+        if self._sanji_held and not self.in_transaction:
+            self._sanji_held = False
+            assert self._sanji_lock is not None
+            self._sanji_lock.release()
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if not self.in_transaction and starts_write(sql):
+            self._take()
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            self._give_back()
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        if not self.in_transaction and starts_write(sql):
+            self._take()
+        try:
+            return super().executemany(sql, parameters)
+        finally:
+            self._give_back()
+
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        self._take()
+        try:
+            return super().executescript(sql_script)
+        finally:
+            self._give_back()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._give_back()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._give_back()
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self._give_back()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._sanji_held:
+                self._sanji_held = False
+                assert self._sanji_lock is not None
+                self._sanji_lock.release()
+
+
+def connect(path: str | Path, *, timeout: float = 30.0) -> LockedConnection:
+    """A connection to `path` (check_same_thread off, as the stores share one across a node's threads)."""
+    conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False, factory=LockedConnection)
+    assert isinstance(conn, LockedConnection)
+    conn.use_lock(lock_for(path), timeout)
+    return conn
