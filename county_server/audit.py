@@ -37,6 +37,8 @@ ACTIONS = {
     "catalog.item": "修改事项",
     "catalog.status": "暂停/取消/恢复事项",
     "supervision.notice": "发出督办",
+    "card.scan": "电子监察扫描",
+    "card.revoke": "撤销红黄牌",
     "rectification.assign": "指派整改",
     "rectification.follow": "跟进整改",
     "rectification.close": "整改办结",

@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 from sanji_node.actions.county import scan_cards
 from sanji_node.scheduler import PeriodicJob
-from sanji_node.workspace import LocalNode, Workspace
+from sanji_node.workspace import LocalNode, Workspace, now_ms
+
+from . import monitor_tables
 
 log = logging.getLogger("sanji.cards")
 
@@ -23,7 +25,12 @@ log = logging.getLogger("sanji.cards")
 def scan_once(load: Callable[[], LocalNode]) -> int:
     """One scan with its own connection (the server's request threads keep theirs); how many cards it issued."""
     with Workspace(load()) as ws:
-        issued = scan_cards(ws)
+        at = now_ms()
+        issued = scan_cards(ws, at_ms=at)
+        db = ws.store.db
+        if db["card_scans"].exists():  # the county's store (open_county_store): the 电子监察 page shows it
+            with db.atomic():
+                monitor_tables.record_scan(db, at_ms=at, source="schedule", issued=len(issued))
     if issued:
         log.info("电子监察: 已发出 %d 张牌 (cards issued)", len(issued))
     return len(issued)

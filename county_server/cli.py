@@ -32,7 +32,7 @@ from sync_protocol.keys import SigningKey
 from sync_protocol.membership import COUNTY, KIND_MEMBER, check_county_code, check_name
 from sync_protocol.verify_pool import VerifyPool
 
-from . import accounts, audit, card_scan, catalog, node_admin, receipts, reconcile, tokens
+from . import accounts, audit, card_scan, catalog, monitor_tables, node_admin, receipts, reconcile, tokens
 from .app import create_app
 from .calendar_cli import calendar
 from .node import county, load_county, open_county_store
@@ -159,6 +159,7 @@ def _started(app: Any, message: str, scan: PeriodicJob | None) -> None:
     app.extensions["sanji_numbering"].poke()  # number what arrived while the server was down (bundles)
     if scan is not None:
         scan.start(first_delay_s=scan.interval_s)
+        app.extensions["sanji_card_scan"] = scan  # the 电子监察 page shows when it runs next
 
 
 def _stop_serving(app: Any, pool: VerifyPool | None, scan: PeriodicJob | None) -> None:
@@ -621,7 +622,19 @@ add_account_commands(
 main.add_command(calendar)
 main.add_command(reconcile_command)
 main.add_command(completeness_command)
-add_domain_commands(main, "county", load_county)
+
+
+def audit_command(ws: Any, action: str, **what: Any) -> None:
+    """The county's audit row for a domain command that changed data (as 命令行), in its own transaction;
+    a card scan by command is also listed on 电子监察 (the last scan)."""
+    db, at = ws.store.db, now_ms()
+    with db.atomic():
+        if action == "card.scan":
+            monitor_tables.record_scan(db, at_ms=at, source="cli", issued=int(what["details"]["issued"]))
+        audit.record(db, who=audit.CLI_ACTOR, action=action, at_ms=at, **what)
+
+
+add_domain_commands(main, "county", load_county, audit=audit_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from sanji_node.config import DataDir, NodeConfig
 from sync_protocol.keys import SigningKey
 from sync_protocol.sqlite_store import Store
 
-from . import accounts, audit, node_admin, reconcile, stats_summary, tokens
+from . import accounts, audit, monitor_tables, node_admin, reconcile, stats_summary, tokens
 
 
 def open_county_store(data: DataDir) -> Store:
@@ -24,6 +24,7 @@ def open_county_store(data: DataDir) -> Store:
         node_admin.migrate(s.db)
         stats_summary.migrate(s.db)
         reconcile.recon_migrations.apply(s.db)
+        monitor_tables.migrate(s.db)
 
     return state.open_store(data, config, extra=extra)
 

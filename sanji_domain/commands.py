@@ -552,8 +552,13 @@ def _place(actor: Actor) -> tuple[str | None, str | None]:
     return None, actor.node if actor.node_role == "township" else None
 
 
+RECTIFY_STEPS = ("assign", "followup", "close", "rate")
+
+
 def rectify(conn: Any, actor: Actor, evaluation_id: str, step: str, data: dict[str, Any], *, now_ms: int) -> Command:
-    """整改 of a 差评: assign (owner, deadline), followup (回访 note), rate (the applicant's rating of the fix)."""
+    """整改 of a 差评: assign (owner, deadline), followup (回访 note), close (办结 with the result, and the
+    applicant's rating of the fix if known), rate (the applicant's rating of the fix, which closes it too).
+    Each step names the person who took it (`by`), so the township and the county see who did what."""
     row = conn.execute("SELECT state FROM rectifications WHERE evaluation_id = ?", (evaluation_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"没有评价 {evaluation_id} 的整改记录 (only a 差评 opens a rectification)")
@@ -562,6 +567,8 @@ def rectify(conn: Any, actor: Actor, evaluation_id: str, step: str, data: dict[s
     if actor.role == AGENT:
         raise TransitionError("整改由乡镇或县级负责 (township or county)")
     body: dict[str, Any] = {"at_ms": now_ms, "evaluation_id": evaluation_id, "step": step}
+    if actor.person:
+        body["by"] = _text(actor.person, "经办人", limit=50)
     if step == "assign":
         body["owner"] = _text(data.get("owner"), "整改责任人 (owner)", required=True, limit=50)
         if data.get("deadline_days") is not None:
@@ -571,13 +578,20 @@ def rectify(conn: Any, actor: Actor, evaluation_id: str, step: str, data: dict[s
             body["deadline_days"] = days
     elif step == "followup":
         body["note"] = _text(data.get("note"), "回访情况 (note)", required=True)
+    elif step == "close":
+        body["result"] = _text(data.get("result"), "整改结果 (result)", required=True)
+        level = data.get("level")
+        if level is not None:
+            if type(level) is not int or level not in LEVEL_LABELS:
+                raise ValidationError("整改评价须为 1–5")
+            body["level"] = level
     elif step == "rate":
         level = data.get("level")
         if type(level) is not int or level not in LEVEL_LABELS:
             raise ValidationError("整改评价须为 1–5")
         body["level"] = level
     else:
-        raise ValidationError("整改步骤须为 assign / followup / rate")
+        raise ValidationError("整改步骤须为 assign / followup / close / rate")
     if actor.role == CLERK:
         feed = f"{actor.node}/up"
     else:  # the county: in the feed of the township the evaluation belongs to

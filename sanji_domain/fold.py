@@ -662,7 +662,8 @@ def _open_linked_case(conn: Any, origin: str, linked: str, forwarded_ms: int) ->
 
 
 def refold_rectifications(conn: Any, evaluation_ids: Iterable[str]) -> None:
-    """整改: assign (owner, deadline) → 整改中; followup (回访) → 已回访; rate (整改评价) → 已办结; in (hlc, author, seq) order.
+    """整改: assign (owner, deadline) → 整改中; followup (回访) → 已回访; close (result) or rate (整改评价) → 已办结;
+    in (hlc, author, seq) order.
 
     Only the evaluation's township and the county take steps (claims.may_rectify); another's step is a reject."""
     places = claims.Places(conn)
@@ -698,6 +699,10 @@ def refold_rectifications(conn: Any, evaluation_ids: Iterable[str]) -> None:
                 state = "已回访" if state in ("待整改", "整改中") else state
             elif step == "rate":
                 level, rated_ms = v.get("level"), v.get("at_ms")
+                state = "已办结"
+            elif step == "close":  # 办结 with the result (views.rectifications reads it from the steps)
+                if v.get("level") is not None:
+                    level, rated_ms = v.get("level"), v.get("at_ms")
                 state = "已办结"
         conn.execute(
             "UPDATE rectifications SET owner = ?, followup_ms = ?, followup_note = ?, fix_level = ?, fix_rated_ms = ?, "

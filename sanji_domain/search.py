@@ -124,10 +124,12 @@ def find_cases(
     offset: int = 0,
     limit: int = 20,
     opener: Opener | None = None,
+    minute: int | None = None,
     tz: tzinfo = CST,
 ) -> dict[str, Any]:
     """One page of the cases matching `f`: {"total", "offset", "limit", "rows"}; each row is a case summary
-    (as `views.list_cases` gives) with the applicant's name and the 查询码."""
+    (as `views.list_cases` gives) with the applicant's name and the 查询码. `minute` (now, minutes after
+    midnight) applies the 即办件 rule to the clocks shown (`clock_of`)."""
     if f.order not in ORDERS:
         raise ValidationError(f"排序须为 {'/'.join(ORDERS)} (got {f.order!r})")
     if type(offset) is not int or offset < 0 or type(limit) is not int or not 1 <= limit <= MAX_PAGE:
@@ -173,7 +175,7 @@ def find_cases(
                 [*w.params, limit, offset],
             )
         )
-        rows = [_case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz) for r in page]
+        rows = [_case_summary(r, clock_of(r, cal, cs, today, tz=tz, minute=minute), tz) for r in page]
     else:  # most urgent first: fewest working days left, overdue first, cases without a clock last
         order = _urgent_order(conn, w, cal, today, tz)
         total, ids = len(order), order[offset : offset + limit]
@@ -185,7 +187,7 @@ def find_cases(
                 )
             )
         }
-        rows = [_case_summary(found[i], clock_of(found[i], cal, cs, today, tz=tz), tz) for i in ids]
+        rows = [_case_summary(found[i], clock_of(found[i], cal, cs, today, tz=tz, minute=minute), tz) for i in ids]
     names = _applicants(conn, [r["case_id"] for r in rows], opener)
     for r in rows:
         a = names.get(r["case_id"])

@@ -382,9 +382,10 @@ def list_cases(
     item: str | None = None,
     limit: int | None = None,
     today: date,
+    minute: int | None = None,
     tz: tzinfo = CST,
 ) -> list[dict[str, Any]]:
-    """Cases, newest filed first, with state label and clock. `state` is a code or its label;
+    """Cases, newest filed first, with state label and clock (`minute`: now, for the 即办件 rule, `clock_of`). `state` is a code or its label;
     `item` an item's 实施编码 or name. The county case a 转报 opened is listed too (origin_case_id set)."""
     w = _Where()
     w.eq("c.village", village)
@@ -399,7 +400,10 @@ def list_cases(
         sql += " LIMIT ?"
         w.params.append(limit)
     cal, cs = calendar(conn), clock_settings(conn)
-    return [_case_summary(r, clock_of(r, cal, cs, today, tz=tz), tz) for r in _dicts(conn.execute(sql, w.params))]
+    return [
+        _case_summary(r, clock_of(r, cal, cs, today, tz=tz, minute=minute), tz)
+        for r in _dicts(conn.execute(sql, w.params))
+    ]
 
 
 def _case_row(conn: Any, case_id: str) -> dict[str, Any] | None:
@@ -529,13 +533,16 @@ def _evaluations(conn: Any, case_ids: Iterable[str], tz: tzinfo, known: dict[str
     return rows
 
 
-def show_case(conn: Any, ref: str, today: date, opener: Opener | None = None, *, tz: tzinfo = CST) -> dict[str, Any]:
+def show_case(
+    conn: Any, ref: str, today: date, opener: Opener | None = None, *, minute: int | None = None, tz: tzinfo = CST
+) -> dict[str, Any]:
     """One case by id, local number or 办件编号: its summary and clock, applicant, materials, events
-    (with conflicts and the rule that decides them), cards, evaluations, and the linked or origin case."""
+    (with conflicts and the rule that decides them), cards, evaluations, and the linked or origin case.
+    `minute` (now, minutes after midnight) applies the 即办件 rule to the clocks (`clock_of`)."""
     row = _case_row(conn, load_case(conn, ref)["case_id"])
     assert row is not None  # load_case found it
     cal, cs, known = calendar(conn), clock_settings(conn), places.names(conn)
-    out = _case_summary(row, clock_of(row, cal, cs, today, tz=tz), tz)
+    out = _case_summary(row, clock_of(row, cal, cs, today, tz=tz, minute=minute), tz)
     body = orjson.loads(row["body"])
     events = _events(conn, row["case_id"], tz, known)
     related = [row["case_id"], *(x for x in (row["linked_case_id"], row["origin_case_id"]) if x)]
@@ -558,7 +565,7 @@ def show_case(conn: Any, ref: str, today: date, opener: Opener | None = None, *,
     for key, other_id in (("linked_case", row["linked_case_id"]), ("origin_case", row["origin_case_id"])):
         other = _case_row(conn, other_id) if other_id else None
         if other is not None:
-            out[key] = _case_summary(other, clock_of(other, cal, cs, today, tz=tz), tz)
+            out[key] = _case_summary(other, clock_of(other, cal, cs, today, tz=tz, minute=minute), tz)
     return out
 
 
@@ -711,8 +718,11 @@ def rectifications(
         )
     )
     cal, known = calendar(conn), places.names(conn)
+    steps = rectification_steps(conn, [r["evaluation_id"] for r in rows], tz=tz)
     out = []
     for r in rows:
+        taken = steps.get(r["evaluation_id"], [])
+        closing = [s for s in taken if s["step"] == "close"]
         opened = to_local_date(r["opened_ms"], tz)
         deadline = cal.add_workdays(opened, int(r["deadline_days"]))
         done_ms = r["followup_ms"] if r["followup_ms"] is not None else r["fix_rated_ms"]
@@ -746,6 +756,44 @@ def rectifications(
                 "fix_level_label": LEVEL_LABELS.get(r["fix_level"]) if r["fix_level"] is not None else None,
                 "state": r["state"],
                 "overdue": done > deadline if done is not None else today > deadline,
+                "result": closing[-1]["result"] if closing else None,
+                "steps": taken,
+            }
+        )
+    return out
+
+
+STEP_LABELS = {"assign": "指派", "followup": "跟进（回访）", "close": "办结", "rate": "整改评价"}
+
+
+def rectification_steps(
+    conn: Any, evaluation_ids: Sequence[str], *, tz: tzinfo = CST
+) -> dict[str, list[dict[str, Any]]]:
+    """evaluation_id → the steps taken on its rectification, in the fold's order: step, label, who (`by`, else
+    the node's name), when, owner, deadline days, note, result, level."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not evaluation_ids:
+        return out
+    known = places.names(conn)
+    for eid, step, body, author in conn.execute(
+        "SELECT evaluation_id, step, body, author FROM rectification_steps "
+        "WHERE evaluation_id IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
+        "(SELECT 1 FROM fold_rejects j WHERE j.feed = rectification_steps.feed AND j.seq = rectification_steps.seq) "
+        "ORDER BY hlc, author, feed, seq",
+        (orjson.dumps(list(evaluation_ids)).decode(),),
+    ):
+        v = orjson.loads(body)
+        out.setdefault(eid, []).append(
+            {
+                "step": step,
+                "label": STEP_LABELS.get(step, step),
+                "by": v.get("by") or places.label(known, author),
+                "at": _stamp(v.get("at_ms"), tz) if isinstance(v.get("at_ms"), int) else None,
+                "owner": v.get("owner"),
+                "deadline_days": v.get("deadline_days"),
+                "note": v.get("note"),
+                "result": v.get("result"),
+                "level_label": LEVEL_LABELS.get(v["level"]) if v.get("level") is not None else None,
             }
         )
     return out

@@ -146,6 +146,14 @@ class PeriodicJob:
         finally:
             self.runs += 1
 
+    def next_run_ms(self) -> int | None:
+        """When the next run is due (ms since the epoch), or None when the job is not running."""
+        if not self._scheduler.running:
+            return None
+        job = self._scheduler.get_job(self.name)
+        when = job.next_run_time if job is not None else None
+        return int(when.timestamp() * 1000) if when is not None else None
+
     def stop(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)

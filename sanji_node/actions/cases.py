@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sanji_domain import commands, search, views
@@ -9,7 +10,7 @@ from sanji_domain import rejects as domain_rejects
 from sanji_domain.search import CaseFilter
 from sanji_domain.states import ACTIONS, NODE_ROLE_ACTOR, acting_role
 
-from ..workspace import Workspace, now_ms, today
+from ..workspace import Workspace, now_ms
 
 
 def file_cases(ws: Workspace, requests: list[Any], *, person: str | None = None) -> list[dict[str, Any]]:
@@ -43,20 +44,36 @@ def list_cases(
     item: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
+    day, minute = _now()
     return ws.read(
-        lambda conn: views.list_cases(conn, village=village, state=state, item=item, limit=limit, today=today())
+        lambda conn: views.list_cases(
+            conn, village=village, state=state, item=item, limit=limit, today=day, minute=minute
+        )
     )
+
+
+def _now() -> tuple[date, int]:
+    """Today and the minute of the day (China time): a 即办件 accepted today reads 正常 until the working
+    day ends (`views.clock_of`), in every list and case page, as the card scan judges it."""
+    at = now_ms()
+    return views.to_local_date(at), views.minute_of_day(at)
 
 
 def find_cases(ws: Workspace, f: CaseFilter, *, offset: int = 0, limit: int = 20) -> dict[str, Any]:
     """One page of cases matching a filter or a search text (name, 身份证号, number, 查询码)."""
-    return ws.read(lambda conn: search.find_cases(conn, f, today=today(), offset=offset, limit=limit, opener=ws.opener))
+    day, minute = _now()
+    return ws.read(
+        lambda conn: search.find_cases(conn, f, today=day, minute=minute, offset=offset, limit=limit, opener=ws.opener)
+    )
 
 
 def show_case(ws: Workspace, ref: str) -> dict[str, Any]:
     """One case in full, with the 查询码, the actions this node may take on it now, and on each
     补正 event the materials it asked for (`asked_materials`)."""
-    detail: dict[str, Any] = ws.read(lambda conn: views.show_case(conn, ref, today=today(), opener=ws.opener))
+    day, minute = _now()
+    detail: dict[str, Any] = ws.read(
+        lambda conn: views.show_case(conn, ref, today=day, minute=minute, opener=ws.opener)
+    )
     detail["query_code"] = search.query_code(detail["case_id"])
     detail["actions"] = available_actions(ws, detail)
     _mark_asked_materials(detail)

@@ -23,6 +23,16 @@ def send_notice(
     return cmd.result
 
 
+def audit_of(sent: dict[str, Any], reason: str) -> dict[str, Any]:
+    """What the county's audit log records of a notice sent (`send_notice`'s result): the case, else the township."""
+    return {
+        "target_kind": "case" if sent.get("case_id") else "node",
+        "target": sent.get("case_id") or sent["township"],
+        "reason": reason,
+        "details": {"notice_id": sent["notice_id"], "township": sent["township"]},
+    }
+
+
 def list_notices(ws: Workspace, *, state: str | None = None) -> list[dict[str, Any]]:
     """The county: every notice with its state. A township: its inbox (only its own notices reach it)."""
     township = ws.config.node_id if ws.role == "township" else None

@@ -43,6 +43,15 @@ def yes_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: yes(v) for k, v in r.items()} for r in rows]
 
 
+# what a program records after a command changed data (the county's audit log; nothing elsewhere):
+# audit(ws, action, target_kind=…, target=…, reason=…, details=…), inside the command's workspace
+Audit = Callable[..., None]
+
+
+def no_audit(ws: Any, action: str, **what: Any) -> None:
+    """The townships and villages keep no audit log of their commands."""
+
+
 person_option = click.option(
     "--person", default=None, help="the name of who does it (窗口人员/代办员姓名), recorded on the event"
 )

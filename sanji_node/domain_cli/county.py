@@ -10,7 +10,7 @@ from sanji_domain.monitoring import GROUPS
 from ..actions import county as actions
 from ..cli import data_option, emit, handle_errors, json_option
 from ..workspace import Workspace
-from .common import Loader, table
+from .common import Audit, Loader, no_audit, table
 
 CARD_COLUMNS = [
     ("card_id", "牌号"),
@@ -42,12 +42,12 @@ OVERDUE_COLUMNS = [
 ]
 
 
-def add_county_commands(group: click.Group, load: Loader) -> None:
-    _add_cards(group, load)
-    _add_settings(group, load)
+def add_county_commands(group: click.Group, load: Loader, audit: Audit = no_audit) -> None:
+    _add_cards(group, load, audit)
+    _add_settings(group, load, audit)
 
 
-def _add_cards(group: click.Group, load: Loader) -> None:
+def _add_cards(group: click.Group, load: Loader, audit: Audit) -> None:
     cards = click.Group("cards", help="电子监察: 黄牌/红牌 on cases near or past their promised date.")
     group.add_command(cards)
 
@@ -60,6 +60,7 @@ def _add_cards(group: click.Group, load: Loader) -> None:
     def cards_scan(data_dir: str, as_json: bool) -> None:
         with Workspace(load(data_dir)) as ws:
             issued = actions.scan_cards(ws)
+            audit(ws, "card.scan", target_kind="cards", details={"issued": len(issued)})
         emit(as_json, issued, f"已发出 {len(issued)} 张牌")
 
     @cards.command(
@@ -105,10 +106,11 @@ def _add_cards(group: click.Group, load: Loader) -> None:
     def cards_revoke(data_dir: str, card_id: str, reason: str, as_json: bool) -> None:
         with Workspace(load(data_dir)) as ws:
             r = actions.revoke_card(ws, card_id, reason)
+            audit(ws, "card.revoke", target_kind="card", target=card_id, reason=reason)
         emit(as_json, r, f"已撤销 {card_id}")
 
 
-def _add_settings(group: click.Group, load: Loader) -> None:
+def _add_settings(group: click.Group, load: Loader, audit: Audit) -> None:
     settings = click.Group(
         "settings", help="County-wide settings that sync down: clock thresholds, rectification days, PII purge rule."
     )
@@ -132,4 +134,5 @@ def _add_settings(group: click.Group, load: Loader) -> None:
     def settings_set(data_dir: str, name: str, value: int, as_json: bool) -> None:
         with Workspace(load(data_dir)) as ws:
             r = actions.set_setting(ws, name, value)
+            audit(ws, "settings", target_kind="setting", target=name, details={"value": value})
         emit(as_json, r, f"{name} = {value}，将随同步下发")

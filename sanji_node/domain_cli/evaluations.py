@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import click
 
-from sanji_domain.commands import CHANNELS, LEVEL_LABELS, STAGES, TARGETS
+from sanji_domain.commands import CHANNELS, LEVEL_LABELS, RECTIFY_STEPS, STAGES, TARGETS
 
 from ..actions import evaluations as actions
 from ..cli import data_option, emit, handle_errors, json_option
 from ..workspace import Workspace
-from .common import Loader, table, yes_rows
+from .common import Audit, Loader, no_audit, person_option, table, yes_rows
 
+AUDIT_STEPS = {
+    "assign": "rectification.assign",
+    "followup": "rectification.follow",
+    "close": "rectification.close",
+    "rate": "rectification.close",
+}
 RECTIFICATION_COLUMNS = [
     ("evaluation_id", "评价"),
     ("owner", "责任人"),
@@ -70,20 +76,24 @@ def add_evaluate_command(group: click.Group, load: Loader) -> None:
         )
 
 
-def add_rectify_commands(group: click.Group, load: Loader) -> None:
+def add_rectify_commands(group: click.Group, load: Loader, audit: Audit = no_audit) -> None:
     @group.command(
         name="rectify",
-        help="A 差评's rectification (整改): assign an owner, record the 回访, record the rating of the fix.",
+        help="A 差评's rectification (整改): assign an owner, record the 回访, close it with the result or the rating.",
     )
     @data_option
     @click.argument("evaluation_id")
-    @click.argument("step", type=click.Choice(["assign", "followup", "rate"]))
+    @click.argument("step", type=click.Choice(RECTIFY_STEPS))
     @click.option("--owner", default=None, help="assign: who fixes it (整改责任人)")
     @click.option(
         "--deadline-days", type=int, default=None, help="assign: working days to fix it (default from settings)"
     )
     @click.option("--note", default=None, help="followup: what the 回访 found")
-    @click.option("--level", type=click.IntRange(1, 5), default=None, help="rate: the applicant's rating of the fix")
+    @click.option("--result", default=None, help="close: what was done (整改结果)")
+    @click.option(
+        "--level", type=click.IntRange(1, 5), default=None, help="rate (or close): the applicant's rating of the fix"
+    )
+    @person_option
     @json_option
     @handle_errors
     def rectify(
@@ -93,12 +103,23 @@ def add_rectify_commands(group: click.Group, load: Loader) -> None:
         owner: str | None,
         deadline_days: int | None,
         note: str | None,
+        result: str | None,
         level: int | None,
+        person: str | None,
         as_json: bool,
     ) -> None:
-        data = {"owner": owner, "deadline_days": deadline_days, "note": note, "level": level}
+        data = {"owner": owner, "deadline_days": deadline_days, "note": note, "result": result, "level": level}
         with Workspace(load(data_dir)) as ws:
-            r = actions.rectify(ws, evaluation_id, step, data)
+            r = actions.rectify(ws, evaluation_id, step, data, person=person)
+            said = {k: v for k, v in data.items() if v is not None}
+            audit(
+                ws,
+                AUDIT_STEPS[step],
+                target_kind="rectification",
+                target=evaluation_id,
+                reason=str(data.get("owner") or data.get("note") or data.get("result") or ""),
+                details=said,
+            )
         emit(as_json, r, f"整改记录已更新: {step}")
 
     @group.command(name="rectifications", help="List rectifications of 差评 with their deadline and state.")

@@ -9,7 +9,7 @@ from sanji_domain.supervision import STATES
 from ..actions import supervision as actions
 from ..cli import data_option, emit, handle_errors, json_option
 from ..workspace import Workspace
-from .common import Loader, person_option, table
+from .common import Audit, Loader, no_audit, person_option, table
 
 COLUMNS = [
     ("notice_id", "督办号"),
@@ -25,16 +25,16 @@ COLUMNS = [
 state_option = click.option("--state", type=click.Choice(STATES), default=None, help="only notices in this state")
 
 
-def add_supervision_commands(group: click.Group, role: str, load: Loader) -> None:
+def add_supervision_commands(group: click.Group, role: str, load: Loader, audit: Audit = no_audit) -> None:
     sub = click.Group("supervision", help="督办: supervision notices from the county and their acknowledgements.")
     group.add_command(sub)
     if role == "county":
-        _add_county(group, sub, load)
+        _add_county(group, sub, load, audit)
     else:
         _add_township(sub, load)
 
 
-def _add_county(group: click.Group, sub: click.Group, load: Loader) -> None:
+def _add_county(group: click.Group, sub: click.Group, load: Loader, audit: Audit) -> None:
     @group.command(
         name="supervise",
         help="Send a 督办 about a case (its township's inbox) or, with --window, about a township's window.",
@@ -51,6 +51,7 @@ def _add_county(group: click.Group, sub: click.Group, load: Loader) -> None:
     ) -> None:
         with Workspace(load(data_dir)) as ws:
             r = actions.send_notice(ws, case=case, window=window, reason=reason, person=person)
+            audit(ws, "supervision.notice", **actions.audit_of(r, reason))
         emit(
             as_json,
             r,

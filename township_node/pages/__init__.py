@@ -38,6 +38,7 @@ from .common import Township, local
 
 NAV = [
     NavItem("inbox.index", "待办"),
+    NavItem("supervision.index", "督办"),
     NavItem("walkin.index", "窗口收件"),
     NavItem("cases.index", "办件查询"),
     NavItem("villages.index", "村情况"),
@@ -88,9 +89,9 @@ def init_township_pages(
         ),
     )
     register_notices(app)
-    from . import auth, case, cases, inbox, mypost, progress, staff, stats, sync, villages, walkin
+    from . import auth, case, cases, inbox, mypost, progress, staff, stats, supervision, sync, villages, walkin
 
-    for module in (auth, inbox, case, cases, walkin, villages, progress, stats, sync, staff, mypost):
+    for module in (auth, inbox, supervision, case, cases, walkin, villages, progress, stats, sync, staff, mypost):
         app.register_blueprint(module.bp)
     guard_accounts(app, clerks.BOOK, local)
     return township

@@ -25,6 +25,7 @@ from sanji_node.actions import cases
 from sanji_node.web.auth import require
 
 from .. import absences, villages
+from . import supervision
 from .common import PAGE_SIZE, STAFF, local, me, options, page_number, today, ws
 
 bp = Blueprint("inbox", __name__)
@@ -81,5 +82,11 @@ def index() -> Any:
         covers.append({"absence": absence, "cases": found})
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
-        "township/inbox.html", form=form, result=result, covers=covers, args=args, cover_limit=COVER_LIMIT
+        "township/inbox.html",
+        form=form,
+        result=result,
+        covers=covers,
+        args=args,
+        cover_limit=COVER_LIMIT,
+        notices=supervision.unread(),
     )
