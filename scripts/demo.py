@@ -38,6 +38,8 @@ CLERK_PASSWORD_ENV = "SANJI_DEMO_CLERK_PASSWORD"
 DEMO_CLERK_PASSWORD = "demo-2026-窗口"  # demo only: each clerk sets their own
 # the demo's window accounts per township: (login, name, role); the head (中心负责人) manages the others
 CLERKS = [("{t}-head", "王芳", "head"), ("{t}-a", "李明", "clerk")]
+# the county's page accounts: (login, name, role); 管理员 changes data, 监察员 only reads
+COUNTY_ACCOUNTS = [("county-admin", "周明", "admin"), ("county-jiancha", "钱丽", "inspector")]
 # the items each village's agent files in the demo (by name; all handled through a village)
 ITEMS = [
     "高龄津贴申请",
@@ -193,6 +195,9 @@ def main() -> None:
             run("county", "catalog", "import", str(CATALOG), "--data", str(county))
             for year in ("2025", "2026"):  # the State Council's holidays and 调休 days, for the deadlines
                 run("county", "calendar", "seed", "--year", year, "--data", str(county))
+            for login, person, role in COUNTY_ACCOUNTS:
+                run("county", "account", "add", "--data", str(county), "--login", login, "--name", person,
+                    "--role", role, "--password-env", CLERK_PASSWORD_ENV)  # fmt: skip
         port_of = (lambda offset: 0) if args.base_port == 0 else (lambda offset: args.base_port + offset)
         p, county_url = start("county", county, port_of(0), logs)
         procs.append(p)
@@ -282,6 +287,10 @@ def main() -> None:
         for name, (_, _, label, _) in VILLAGES.items():
             print(f"  村   {label:<6} {urls[name]}   data {base / name}")
         print("\n网页 Pages (open in a browser on this machine):\n")
+        county_logins = "、".join(
+            f"{login}（{person}，{'管理员' if role == 'admin' else '监察员'}）" for login, person, role in COUNTY_ACCOUNTS
+        )
+        print(f"  县   county      {urls['county']}/   登录名 {county_logins}  密码 {DEMO_CLERK_PASSWORD}")
         for name, (_, label, _) in TOWNSHIPS.items():
             logins = "、".join(
                 f"{login.format(t=name)}（{person}，{clerks_role(role)}）" for login, person, role in CLERKS

@@ -12,7 +12,7 @@
 # shell); otherwise the message says which command to run, and the function returns 1 (0 with --optional).
 # Safe under `set -euo pipefail`; sets no shell options of its own.
 
-SANJI_BROWSER_PACKAGES="chromium fonts-noto-cjk poppler-utils"
+SANJI_BROWSER_PACKAGES="chromium fonts-noto-cjk poppler-utils faketime"
 
 _sanji_package_present() {
   case "$1" in
@@ -79,8 +79,8 @@ ensure_system_packages() {
     echo "缺少系统软件包 ${missing[*]}。请运行：sudo $command" >&2
     echo "Missing system packages: ${missing[*]}. Run: sudo $command" >&2
   else
-    echo "缺少系统软件包 ${missing[*]}（Debian 包名），请用本机的包管理器安装 Chromium、Noto CJK 中文字体和 poppler 工具。" >&2
-    echo "Missing system packages: ${missing[*]} (Debian names); install Chromium, the Noto CJK fonts and poppler-utils with this system's package manager (or set SANJI_CHROMIUM)." >&2
+    echo "缺少系统软件包 ${missing[*]}（Debian 包名），请用本机的包管理器安装 Chromium、Noto CJK 中文字体、poppler 工具和 faketime。" >&2
+    echo "Missing system packages: ${missing[*]} (Debian names); install Chromium, the Noto CJK fonts, poppler-utils and faketime with this system's package manager (or set SANJI_CHROMIUM)." >&2
   fi
   return 1
 }

@@ -35,7 +35,7 @@ from waitress.server import create_server
 from ..guarded import running
 
 REPO = Path(__file__).resolve().parents[2]
-SYSTEM_PACKAGES = ("chromium", "fonts-noto-cjk", "poppler-utils")
+SYSTEM_PACKAGES = ("chromium", "fonts-noto-cjk", "poppler-utils", "faketime")
 INSTALL_COMMAND = "sudo apt-get install -y --no-install-recommends " + " ".join(SYSTEM_PACKAGES)
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 HARMLESS_SCHEMES = frozenset({"about", "data", "blob"})

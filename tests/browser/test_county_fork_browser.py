@@ -6,14 +6,20 @@ found at the township and reported to the county. The administrator signs in, se
 梅花村's page (the evidence: the entries on each branch), writes a reason and clicks 裁决; after the next syncs
 the offline cases are at the county (checked in the county's database). The administrator also enrols a new
 village from the form and gets the enrolment sheet. Screenshots: the node list, the node page, the sheet.
-Every request stays on 127.0.0.1.
+
+Then a village goes quiet: 石门村 is enrolled (its one contact) and its laptop stays off. A week later —
+the county, the township and 梅花村's laptop run with their clocks moved 7 days ahead by libfaketime (the
+Debian package `faketime`; the clock is the only thing mocked) — 梅花村 syncs as usual and 石门村 shows as
+静默 on the county's 对账 page, alone under 只看静默. Every request stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import glob
 import shutil
 from collections.abc import Iterator
 from io import BytesIO
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -117,3 +123,42 @@ def test_a_restored_laptops_fork_is_resolved_from_the_node_page(page: Page, clus
     assert "令牌只显示这一次" not in text and "打印" not in text.replace(
         "打印登记单", ""
     )  # the screen notes never print
+
+
+def week_ahead() -> dict[str, str]:
+    """The environment that runs a program with its clock 7 days ahead (libfaketime, from Debian's faketime)."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
+    if not found:
+        pytest.fail(
+            "需要 libfaketime（Debian 包 faketime）来把时钟拨快一周。请运行：apt-get install -y faketime\n"
+            "libfaketime is needed (Debian package faketime): apt-get install -y faketime",
+            pytrace=False,
+        )
+    return {"LD_PRELOAD": found[0], "FAKETIME": "+7d", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+def test_a_village_gone_quiet_shows_as_silent_a_week_later(page: Page, cluster: Cluster) -> None:
+    c = cluster
+    ahead = week_ahead()
+    c.enrol("v13", "village", "430321101203", "t1", c.nodes["t1"].url or "")  # its one contact; then it stays off
+    c.run("t1", "sync")
+    for name in ("county", "t1"):  # a week later: both servers run again, on the same ports, 7 days ahead
+        port = str(urlsplit(c.nodes[name].url or "").port)
+        c.stop(name)
+        c.start(name, "--port", port, *(("--sync-interval", "3600") if name == "t1" else ()), env=ahead)
+    c.run("v11", "sync", env=ahead)  # 梅花村 syncs as every day
+    c.run("t1", "sync", env=ahead)  # … and its township goes up to the county
+
+    base = c.nodes["county"].url or ""
+    page.goto(base + "/?silent=1")  # the session of a week ago has locked itself: sign in again
+    page.fill("input[name=login]", ADMIN[1])
+    page.fill("input[name=password]", ADMIN[2])
+    page.click("button[type=submit]")
+    quiet = page.locator("table tr", has_text="石门村")
+    expect(quiet.locator(".badge.red")).to_contain_text("静默")
+    expect(page.locator("table")).not_to_contain_text("梅花村")  # only the silent ones under 只看静默
+    page.goto(base + "/")
+    expect(page.locator("table tr.silent", has_text="石门村")).to_have_count(1)
+    expect(page.locator("table tr.silent", has_text="梅花村")).to_have_count(0)
+    expect(page.locator("table tr.silent", has_text="城关镇便民服务中心")).to_have_count(0)
+    screenshot(page, "county-recon-silent")

@@ -41,6 +41,7 @@ def test_demo_sets_up_county_townships_and_villages(tmp_path: Path) -> None:
     for label in ("城关镇", "花石镇", "梅花村", "新桥村", "石门村"):
         assert re.search(rf"{label}\s+http://127\.0\.0\.1:\d+/", pages), pages  # every node's page address
     assert "chengguan-head" in pages and DEMO_CLERK_PASSWORD in pages and DEMO_PASSPHRASE in pages
+    assert re.search(r"county\s+http://127\.0\.0\.1:\d+/\s+登录名 county-admin（周明，管理员）", pages), pages
     with Store(tmp_path / "county" / "node.sqlite") as county:
         items = county.conn.execute("SELECT COUNT(*) FROM catalog_items WHERE state = '在用'").fetchone()[0]
         assert items >= 30
@@ -78,6 +79,11 @@ def test_demo_sets_up_county_townships_and_villages(tmp_path: Path) -> None:
     town = township_app(ChildNode.load(tmp_path / "chengguan")).test_client()
     inbox = _log_in(town, {"login": "chengguan-head", "password": DEMO_CLERK_PASSWORD})
     assert "待办" in inbox and "王芳" in inbox and "梅花村" in inbox
+    from county_server.app import create_app as county_app
+
+    county_pages = county_app(tmp_path / "county").test_client()
+    home = _log_in(county_pages, {"login": "county-admin", "password": DEMO_CLERK_PASSWORD})
+    assert "对账" in home and "周明" in home and "梅花村" in home and "城关镇便民服务中心" in home
     agent = village_app(Village.open(tmp_path / "meihua", idle_minutes=15)).test_client()
     home = _log_in(agent, {"name": "李建国", "passphrase": DEMO_PASSPHRASE})
     assert "李建国" in home and "口令不对" not in home
