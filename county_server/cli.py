@@ -32,7 +32,7 @@ from sync_protocol.keys import SigningKey
 from sync_protocol.membership import COUNTY, KIND_MEMBER, check_county_code, check_name
 from sync_protocol.verify_pool import VerifyPool
 
-from . import accounts, audit, card_scan, catalog, monitor_tables, node_admin, receipts, reconcile, tokens
+from . import accounts, audit, card_scan, catalog, figures_job, monitor_tables, node_admin, receipts, reconcile, tokens
 from .app import create_app
 from .calendar_cli import calendar
 from .node import county, load_county, open_county_store
@@ -136,19 +136,20 @@ def serve(
     app = create_app(data_dir, pool=pool, idle_minutes=idle_minutes)
     interval = config.card_scan_interval_s if card_scan_interval is None else card_scan_interval
     scan = card_scan.job(lambda: load_county(data_dir), interval) if interval > 0 else None
+    figures = figures_job.job(lambda: load_county(data_dir))
     serve_app(
         app,
         data,
         host=host or config.host,
         port=config.port if port is None else port,
         on_start=lambda url: _started(
-            app, f"县级节点 {config.node_id} 正在服务 listening on {url}；页面 pages: {url}/", scan
+            app, f"县级节点 {config.node_id} 正在服务 listening on {url}；页面 pages: {url}/", scan, figures
         ),
-        on_stop=lambda: _stop_serving(app, pool, scan),
+        on_stop=lambda: _stop_serving(app, pool, scan, figures),
     )
 
 
-def _started(app: Any, message: str, scan: PeriodicJob | None) -> None:
+def _started(app: Any, message: str, scan: PeriodicJob | None, figures: PeriodicJob) -> None:
     click.echo(message)
     county = app.extensions["county"]
     if not county.ws.read(lambda _conn: accounts.BOOK.count(county.ws.store.db)):
@@ -160,9 +161,11 @@ def _started(app: Any, message: str, scan: PeriodicJob | None) -> None:
     if scan is not None:
         scan.start(first_delay_s=scan.interval_s)
         app.extensions["sanji_card_scan"] = scan  # the 电子监察 page shows when it runs next
+    figures.start(first_delay_s=1)  # what arrived while the server was down, before anyone opens a page
 
 
-def _stop_serving(app: Any, pool: VerifyPool | None, scan: PeriodicJob | None) -> None:
+def _stop_serving(app: Any, pool: VerifyPool | None, scan: PeriodicJob | None, figures: PeriodicJob) -> None:
+    figures.stop()
     if scan is not None:
         scan.stop()
     app.extensions["sanji_numbering"].stop()

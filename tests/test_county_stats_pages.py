@@ -451,3 +451,22 @@ def test_the_summary_equals_the_domain_after_random_signed_case_events(tmp_path:
             for w in stats.statistics(store.conn, group_by="village", period=(first, last), today=TODAY):
                 assert village_rows[w["group"]]["on_time_rate"] == w["on_time_rate"]
                 assert village_rows[w["group"]]["satisfaction_rate"] == w["satisfaction_rate"]
+
+
+def test_the_servers_background_refresh_leaves_nothing_for_the_page(app: Flask) -> None:
+    """`county-server serve` runs `figures_job.refresh_once` at start and every minute: after it, nothing is
+    left noted for the statistics, and the 电子监察 promise dates are computed."""
+    from county_server.figures_job import refresh_once
+    from county_server.node import load_county
+
+    data = DataDir(app.config["SANJI_PATH"])
+    with open_county_store(data) as store:
+        c = County(store, data.load_key(data.load()), SMALL, seed=6)
+        c.case("v22", "2026-11-06", accept="2026-11-06", complete="2026-11-06")
+        assert store.conn.execute("SELECT COUNT(*) FROM stats_dirty").fetchone()[0] >= 1
+    cases, _promises = refresh_once(lambda: load_county(str(data.path)), clock_ms=Clock())
+    assert cases >= 1
+    with open_county_store(data) as store:
+        assert store.conn.execute("SELECT COUNT(*) FROM stats_dirty").fetchone()[0] == 0
+        assert store.conn.execute("SELECT COUNT(*) FROM monitor_cases WHERE promise IS NULL").fetchone()[0] == 0
+    assert refresh_once(lambda: load_county(str(data.path)), clock_ms=Clock()) == (0, 0)  # nothing left
