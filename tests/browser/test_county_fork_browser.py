@@ -162,3 +162,12 @@ def test_a_village_gone_quiet_shows_as_silent_a_week_later(page: Page, cluster: 
     expect(page.locator("table tr.silent", has_text="梅花村")).to_have_count(0)
     expect(page.locator("table tr.silent", has_text="城关镇便民服务中心")).to_have_count(0)
     screenshot(page, "county-recon-silent")
+    page.click("text=上报完整性")
+    expect(page.locator("h1")).to_contain_text("完整性")
+    screenshot(page, "county-completeness")
+    page.click("nav.mainnav >> text=操作日志")  # the fork decision of the test above, with its reason
+    expect(page.locator("table.audit")).to_contain_text("笔记本从旧备份恢复后离线登记")
+    screenshot(page, "county-audit")
+    page.click("nav.mainnav >> text=账号")
+    expect(page.locator("table")).to_contain_text(ADMIN[0])
+    screenshot(page, "county-accounts")
