@@ -2,6 +2,13 @@
 
     python bench/ui_bench.py [--cases 10000] [--villages 25] [--days 60] [--requests 50]
                              [--cache DIR] [--json FILE] [--mode routes|actions] [--only PAGE,…] [--profile [all]]
+    python bench/ui_bench.py --county [--townships 20] [--villages 25] [--cases 100000] [--silent 15] [--forked 2]
+                             [--apply-cases 1000] [--page NAME=PATH …] [--no-apply] [--cache DIR] [--json FILE]
+
+`--county` builds the whole county instead (20 townships × 25 villages, 100,000 cases, some villages
+quiet and some forked) and times the county administrator's pages (对账, 统计, 电子监察; goal p95
+< 0.5 s) and the cost of applying 1,000 cases at the county: see bench/ui_county.py. The rest of
+this docstring is the township mode.
 
 What it builds (once; with --cache DIR a second run finds it there and skips the fill):
 

@@ -68,7 +68,7 @@ from sync_bench import log
 from county_server import cli as county_cli
 from county_server.app import create_app as county_app
 from county_server.node import open_county_store
-from sanji_domain import commands
+from sanji_domain import commands, kinds
 from sanji_domain.commands import CST, Actor
 from sanji_node import contacts, fork_reports, state
 from sanji_node.actions.county import scan_cards
@@ -195,6 +195,19 @@ def pulled(parent: ub.Site, child: str, vector: Any, directory: Any, at_ms: int)
     )
 
 
+def own_filings(village: str, fold: Any) -> Any:
+    """A lighter village's fold: what it receives (its first sync: membership, catalog) and the cases it files
+    (its numbers come from them), not its other steps: the case's life is folded at the township."""
+    own = f"{village}/"
+
+    def folds(db: Any, entries: list[Any]) -> None:
+        keep = [e for e in entries if not e.feed.startswith(own) or e.kind == kinds.CASE_NEW]
+        if keep:
+            fold(db, keep)
+
+    return folds
+
+
 def fast(site: ub.Site) -> ub.Site:
     site.store.conn.execute("PRAGMA synchronous=OFF")
     return site
@@ -241,7 +254,7 @@ class CountyFiller(ub.Filler):
         c = node.config
         store = node.open_store()
         if c.role == "village":
-            store.fold = None  # lighter villages: they sign and keep their entries, they do not fold
+            store.fold = own_filings(name, store.fold)
         return fast(ub.Site(name, c.role, store, node.key, Actor(c.node_id, c.role, c.division, c.parent, c.root_node)))
 
     def close(self) -> None:
@@ -256,6 +269,8 @@ class CountyFiller(ub.Filler):
         k, vi = plan.towns[step.case], plan.villages[step.case]
         if step.node == "village":
             site = self.sites[village_id(k, vi)]
+            if step.action == "file":  # its own catalog, numbers and clock
+                return site, site.store.conn
             return site, self.sites[township_id(k)].store.conn  # what the village would hold: the township has it
         site = self.sites[township_id(k) if step.node == "township" else "county"]
         return site, site.store.conn
@@ -393,7 +408,9 @@ class CountyFiller(ub.Filler):
         item = next(it for it in ub.demo_items() if it.get("village_mode"))
         at = int((datetime(day.year, day.month, day.day, tzinfo=CST) + timedelta(hours=hour)).timestamp() * 1000)
         reqs = [self.people.case_request(item, township=town(k), village=ub.village_name(i)) for _ in range(n)]
-        cmd = commands.new_cases(t.store.conn, ub._with_person(site.actor, reqs[0]["agent"]["name"]), reqs, now_ms=at)
+        cmd = commands.new_cases(
+            site.store.conn, ub._with_person(site.actor, reqs[0]["agent"]["name"]), reqs, now_ms=at
+        )
         site.store.append(site.key, cmd.feed, cmd.records)
         self.done["file (restored laptop)"] = self.done.get("file (restored laptop)", 0) + n
         if fork_from:
@@ -419,7 +436,7 @@ def make_apply_pages(filler: CountyFiller, n: int, now_ms: int) -> list[bytes]:
         reqs = [filler.people.case_request(item, township=town(1), village=ub.village_name(int(v[4:])))
                 for _ in range(count)]  # fmt: skip
         cmd = commands.new_cases(
-            t.store.conn, ub._with_person(site.actor, reqs[0]["agent"]["name"]), reqs, now_ms=now_ms
+            site.store.conn, ub._with_person(site.actor, reqs[0]["agent"]["name"]), reqs, now_ms=now_ms
         )
         site.store.append(site.key, cmd.feed, cmd.records)
         made += [c["case_id"] for c in cmd.result["cases"]]
