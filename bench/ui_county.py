@@ -566,6 +566,28 @@ def county_pages(today: date) -> dict[str, tuple[str, str]]:
     }
 
 
+def county_rows(conn: Any) -> dict[str, Any]:
+    """What the county holds: cases, nodes, contact reports, forks, quarantine, cards, evaluations, events."""
+
+    def one(sql: str) -> Any:
+        return conn.execute(sql).fetchone()[0]
+
+    states = dict(conn.execute("SELECT state, COUNT(*) FROM cases WHERE origin_case_id IS NULL GROUP BY 1").fetchall())
+    return {
+        "cases_table": one("SELECT COUNT(*) FROM cases"),
+        "cases_filed": one("SELECT COUNT(*) FROM cases WHERE origin_case_id IS NULL"),
+        "states": states,
+        "case_events": one("SELECT COUNT(*) FROM case_events"),
+        "entries": one("SELECT COUNT(*) FROM entries"),
+        "nodes": dict(conn.execute("SELECT role, COUNT(*) FROM nodes GROUP BY role").fetchall()),
+        "contact_reports": one("SELECT COUNT(*) FROM node_contacts"),
+        "forks": one("SELECT COUNT(*) FROM forks"),
+        "quarantined_batches": one("SELECT COUNT(*) FROM quarantine"),
+        "cards": dict(conn.execute("SELECT level, COUNT(*) FROM cards GROUP BY 1").fetchall()),
+        "evaluations": one("SELECT COUNT(*) FROM evaluations"),
+    }
+
+
 def measure_county(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     ensure_admin(root)
     today = datetime.now(CST).date()
@@ -577,11 +599,7 @@ def measure_county(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     app.config["TESTING"] = True
     out: dict[str, Any] = {"mode": "county"}
     try:
-        counts = app.extensions["county"].ws.read(lambda conn: conn.execute(
-            "SELECT COUNT(*), SUM(origin_case_id IS NULL) FROM cases").fetchone())  # fmt: skip
-        nodes = app.extensions["county"].ws.read(lambda conn: dict(conn.execute(
-            "SELECT role, COUNT(*) FROM nodes GROUP BY role").fetchall()))  # fmt: skip
-        out["county_rows"] = {"cases_table": counts[0], "cases_filed": counts[1], "nodes": nodes}
+        out["county_rows"] = app.extensions["county"].ws.read(county_rows)
         b = ub.Browser(app)
         b.sign_in("/login", {"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}, "/")
         probes = [ub.Probe(name, label, (lambda p: lambda i: b.get(p))(path), ub.ok())

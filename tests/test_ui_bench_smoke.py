@@ -94,6 +94,9 @@ def test_ui_bench_county_fills_two_townships_and_times_the_county_pages(tmp_path
     assert m["mode"] == "county" and m["county_rows"]["nodes"] == {"county": 1, "township": 2, "village": 4}
     # every case filed reached the county; the restored laptop's were stopped at the township (fork, quarantine)
     assert m["county_rows"]["cases_filed"] == fill["steps"]["file"]
+    rows = m["county_rows"]
+    assert rows["forks"] == 1 and rows["contact_reports"] >= 3  # the township's evidence and contact reports
+    assert rows["case_events"] > rows["cases_filed"] and rows["evaluations"] > 0
     assert set(m["county"]) == COUNTY_PAGES
     for page in m["county"].values():
         assert page["n"] == 2 and 0 < page["p50_s"] <= page["p95_s"] <= page["max_s"]
