@@ -549,7 +549,8 @@ def ensure_admin(root: Path) -> None:
 
 
 def county_pages(today: date) -> dict[str, tuple[str, str]]:
-    """name → (label, path): the pages and their variants (recon's query words as on its branch)."""
+    """name → (label, path): the pages and their variants, with the query words of the branches that build
+    them (i13-recon, i13-stats, i13-monitor as they stood at 08:00 UTC on 2026-12-03)."""
     month = ub.last_month(today)
     return {
         "recon": ("对账 (首页)", "/"),
@@ -557,13 +558,31 @@ def county_pages(today: date) -> dict[str, tuple[str, str]]:
         "recon_township": ("对账 一个乡镇 (t05)", "/?township=t05"),
         "recon_problems": ("对账 只看有问题的", "/?problems=1"),
         "recon_silent": ("对账 只看静默", "/?silent=1"),
-        "stats": ("统计 (首页)", "/stats"),
-        "stats_township": ("统计 按乡镇", "/stats?by=township"),
-        "stats_month": ("统计 按月", "/stats?by=month"),
-        "stats_one_month": (f"统计 {month}", f"/stats?month={month}"),
-        "monitor": ("电子监察 (首页)", "/monitor"),
-        "monitor_township": ("电子监察 按乡镇", "/monitor?by=township"),
+        "recon_completeness": ("对账 上报完整性 (本月)", "/completeness"),
+        "stats": ("统计 (本月, 各乡镇, 12个月走势)", "/stats"),
+        "stats_last_month": (f"统计 {month}", f"/stats?period={month}"),
+        "stats_year": (f"统计 {today.year}年", f"/stats?period={today.year}"),
+        "stats_township": ("统计 一个乡镇的村 (t05)", "/stats?township=t05"),
+        "monitor": ("电子监察 (按乡镇)", "/monitor"),
+        "monitor_village": ("电子监察 按村", "/monitor?group=village"),
+        "monitor_item": ("电子监察 按事项", "/monitor?group=item"),
+        "monitor_clerk": ("电子监察 按受理人", "/monitor?group=clerk"),
+        "monitor_township": ("电子监察 一个乡镇 (t05)", "/monitor?township=t05"),
     }
+
+
+def present(b: ub.Browser, pages: dict[str, tuple[str, str]]) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """The pages this branch has (a route not built yet answers 404: left out), and which still say 建设中."""
+    found, notes = {}, {}
+    for name, (label, path) in pages.items():
+        status, html = b.get(path)
+        if status == 404:
+            notes[name] = "absent (404)"
+            continue
+        found[name] = (label, path)
+        if "建设中" in html:
+            notes[name] = "stub (建设中)"
+    return found, notes
 
 
 def county_rows(conn: Any) -> dict[str, Any]:
@@ -602,11 +621,15 @@ def measure_county(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         out["county_rows"] = app.extensions["county"].ws.read(county_rows)
         b = ub.Browser(app)
         b.sign_in("/login", {"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}, "/")
+        pages, out["pages_noted"] = present(b, pages)
         probes = [ub.Probe(name, label, (lambda p: lambda i: b.get(p))(path), ub.ok())
                   for name, (label, path) in pages.items()]  # fmt: skip
         out["county"] = ub.run_probes(probes, args)
-        for r in out["county"].values():
+        for name, r in out["county"].items():
+            r["path"] = pages[name][1]
             r["meets_goal"] = r["p95_s"] < COUNTY_GOAL_S
+            if name in out["pages_noted"]:
+                r["note"] = out["pages_noted"][name]
     finally:
         for ext in app.extensions.values():  # the numbering job and any scheduled scan
             stop = getattr(ext, "stop", None)
@@ -667,7 +690,10 @@ def county_table(res: dict[str, Any]) -> str:
              f"县 ({rows['cases_filed']:,} 件, {rows['nodes'].get('township', 0)} 乡镇, {rows['nodes'].get('village', 0)} 村)"]  # fmt: skip
     for r in m["county"].values():
         lines.append(f"  {ub._pad(r['label'], 32)} {r['p50_s'] * 1000:9.1f} {r['p95_s'] * 1000:9.1f} "
-                     f"{r['max_s'] * 1000:9.1f}  {'yes' if r['meets_goal'] else 'NO'}")  # fmt: skip
+                     f"{r['max_s'] * 1000:9.1f}  {'yes' if r['meets_goal'] else 'NO'}  {r.get('note', '')}")  # fmt: skip
+    for name, note in m.get("pages_noted", {}).items():
+        if name not in m["county"] and note.startswith("absent"):
+            lines.append(f"  {ub._pad(name, 32)} {note}")
     if "apply" in m:
         a = m["apply"]
         lines.append(f"apply {a['cases']:,} cases at the county: {a['as_opened_s']:.2f} s as opened, "
