@@ -433,6 +433,8 @@ def make_apply_pages(filler: CountyFiller, n: int, now_ms: int) -> list[bytes]:
     for j, v in enumerate(villages):
         site = filler.sites[v]
         count = n // len(villages) + (1 if j < n % len(villages) else 0)
+        if count == 0:
+            continue
         reqs = [filler.people.case_request(item, township=town(1), village=ub.village_name(int(v[4:])))
                 for _ in range(count)]  # fmt: skip
         cmd = commands.new_cases(
