@@ -208,8 +208,16 @@ def own_filings(village: str, fold: Any) -> Any:
     return folds
 
 
+FILL_CACHE_KIB = {"county": 512 * 1024, "township": 32 * 1024}  # SQLite's page cache of a fill connection
+
+
 def fast(site: ub.Site) -> ub.Site:
+    """A fill connection: no fsync per commit, and a page cache that holds the county's hot pages (with SQLite's
+    default 2 MiB the county's 100,000-case file was read again page by page through the OS: 257 GB of read()
+    calls and a quarter of the fill's time in the kernel, at half the fill). What is written is the same."""
     site.store.conn.execute("PRAGMA synchronous=OFF")
+    if site.role in FILL_CACHE_KIB:
+        site.store.conn.execute(f"PRAGMA cache_size=-{FILL_CACHE_KIB[site.role]}")
     return site
 
 
