@@ -21,11 +21,14 @@ What it builds (once; with --cache DIR a later run with the same sizes skips the
   child's contact as their sync API does (`sanji_node.state.record_peer`, `record_own_heads`,
   `record_peer_vector`), so the county's tables are exactly what production folds.
 * Lighter villages (only the county's database is measured): a village signs its entries
-  with its own key into its own store (sealed at rest), but does not fold them, and nothing
-  comes down to it after its first sync: its command reads the township's database (which
-  holds every entry the village would hold, its own pushed at once when a case acts twice in
-  a day), and the township records the village's daily pull as if it had pulled everything.
-  All fill connections write with `synchronous=OFF` (durability is not what is measured).
+  with its own key into its own store (sealed at rest) and files its cases on its own
+  database (catalog, 本地编号, clock), but folds only what its first sync brought and the
+  cases it files, and nothing comes down to it afterwards: its other commands read the
+  township's database (which holds every entry the village would hold, its own pushed at
+  once when a case acts twice in a day), and the township records the village's daily pull
+  as if it had pulled everything. All fill connections write with `synchronous=OFF`
+  (durability is not what is measured) and the county's and townships' with a larger page
+  cache (`FILL_CACHE_KIB`).
 * Trouble, as the county meets it: `--silent` villages stop syncing 1 to 20 working days
   before the end (no contact, their cases' village steps never happen: 静默); `--forked`
   villages are restored from a copy three working days old and re-enter more cases than
@@ -34,9 +37,11 @@ What it builds (once; with --cache DIR a later run with the same sizes skips the
 
 What it measures: the county's pages through its Flask app (`county_server.app.create_app`,
 Flask test client, signed in as a 管理员 made by `county-server account add`): 对账 `/` and its
-variants (sorted by contact, one township, problems only, silent only), 统计 `/stats` (by
-township, by month, one month), 电子监察 `/monitor` (by township); --requests N each after a
-warm-up, p50 / p95 / max (goal p95 < 0.5 s); `--page NAME=PATH` adds or replaces a variant.
+variants (sorted by contact, one township, problems only, silent only, 上报完整性), 统计 `/stats`
+(this month, last month, this year, one township's villages), 电子监察 `/monitor` (by township,
+village, item, clerk; one township) — `county_pages`; --requests N each after a warm-up,
+p50 / p95 / max (goal p95 < 0.5 s); `--page NAME=PATH` adds or replaces a variant; a route
+that answers 404 is left out, a page that says 建设中 is marked as a stub.
 Then what keeping the figures up to date costs where entries are applied: 1,000 cases more
 (filed and accepted at t01 after the fill, kept in the cache as pages the county lacks) are
 received by a copy of the county's database as opened by production (`open_county_store`,
