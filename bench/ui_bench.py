@@ -4,6 +4,7 @@
                              [--cache DIR] [--json FILE] [--mode routes|actions] [--only PAGE,…] [--profile [all]]
     python bench/ui_bench.py --county [--townships 20] [--villages 25] [--cases 100000] [--silent 15] [--forked 2]
                              [--apply-cases 1000] [--page NAME=PATH …] [--no-apply] [--cache DIR] [--json FILE]
+    python bench/ui_bench.py --county-data DIR [--requests N] [--page NAME=PATH …]   # a county as it is, no fill
 
 `--county` builds the whole county instead (20 townships × 25 villages, 100,000 cases, some villages
 quiet and some forked) and times the county administrator's pages (对账, 统计, 电子监察; goal p95
@@ -984,6 +985,9 @@ def main(argv: list[str] | None = None) -> int:
     county.add_argument("--apply-cases", type=int, default=1_000,
                         help="cases kept aside in the fill, to time their application at the county (with --county)")  # fmt: skip
     county.add_argument("--no-apply", action="store_true", help="skip the figure of the cases applied at the county")
+    county.add_argument("--county-data", type=Path, default=None, metavar="DIR",
+                        help="no fill: time the pages of this county data directory as it is (e.g. a copy of a "
+                             "real county, or a snapshot of a fill; the bench's 管理员 account is added to it)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.cases is None:
         args.cases = 100_000 if args.county else 10_000
@@ -997,6 +1001,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)  # the villages' key files open with the agent's passphrase
     started, load_at_start = time.time(), os.getloadavg()
     tmp = None
+    if args.county_data is not None:  # a county as it is: nothing to fill, nothing to apply
+        args.county, args.no_apply = True, True
+        measured = ui_county.measure_county(args.county_data, args, county=args.county_data.resolve())
+        return report(args, argv, started, load_at_start, True, {"county_data": str(args.county_data)}, measured)
     if args.cache is not None:
         root = args.cache.resolve()
         root.mkdir(parents=True, exist_ok=True)
@@ -1024,6 +1032,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    return report(args, argv, started, load_at_start, cached, made, measured)
+
+
+def report(args: argparse.Namespace, argv: list[str] | None, started: float, load_at_start: tuple[float, ...],
+           cached: bool, made: dict[str, Any], measured: dict[str, Any]) -> int:  # fmt: skip
+    """Print the table and write the JSON (--json)."""
+    import ui_county
+
     res = {
         "meta": {
             "tool": "sanji ui_bench",

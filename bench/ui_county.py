@@ -554,10 +554,10 @@ def warn_if_older(made: dict[str, Any]) -> None:
 
 
 # -- measuring the county's pages ----------------------------------------------------------------
-def ensure_admin(root: Path) -> None:
+def ensure_admin(county: Path) -> None:
     """A 管理员 account at the county, added with the CLI as the IT officer would."""
     os.environ[ADMIN_PASSWORD_ENV] = ADMIN_PASSWORD
-    data = str(root / "county")
+    data = str(county)
     known = json.loads(ub.run_cli(county_cli.main, "account", "list", "--data", data, "--json"))
     rows = known if isinstance(known, list) else known.get("accounts", [])
     if not any(a.get("login") == ADMIN_LOGIN for a in rows):
@@ -624,14 +624,16 @@ def county_rows(conn: Any) -> dict[str, Any]:
     }
 
 
-def measure_county(root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    ensure_admin(root)
+def measure_county(root: Path, args: argparse.Namespace, county: Path | None = None) -> dict[str, Any]:
+    """The county's pages of the fill in `root` (or of the county data directory `county`, as it is)."""
+    county = county or root / "county"
+    ensure_admin(county)
     today = datetime.now(CST).date()
     pages = county_pages(today)
     for extra in args.page or []:
         name, _, path = extra.partition("=")
         pages[name] = (f"{name} ({path})", path)
-    app = county_app(root / "county")
+    app = county_app(county)
     app.config["TESTING"] = True
     out: dict[str, Any] = {"mode": "county"}
     try:

@@ -91,3 +91,12 @@ def test_ui_bench_county_fills_two_townships_and_times_the_county_pages(tmp_path
     apply = m["apply"]
     assert apply["cases"] == 20 and apply["entries"] == 40 and apply["as_opened_s"] > 0
     assert "对账" in done.stdout and "apply 20 cases at the county" in done.stdout
+
+    # --county-data: the pages of a county data directory as it is (no fill, nothing applied)
+    cmd = [sys.executable, str(ROOT / "bench" / "ui_bench.py"), "--county-data", str(tmp_path / "cache" / "county"),
+           "--requests", "1", "--json", str(tmp_path / "as-is.json")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    as_is = json.loads((tmp_path / "as-is.json").read_text(encoding="utf-8"))
+    assert as_is["measured"]["county_rows"] == rows and "apply" not in as_is["measured"]
+    assert set(as_is["measured"]["county"]) == set(m["county"])
