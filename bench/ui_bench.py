@@ -2,6 +2,14 @@
 
     python bench/ui_bench.py [--cases 10000] [--villages 25] [--days 60] [--requests 50]
                              [--cache DIR] [--json FILE] [--mode routes|actions] [--only PAGE,…] [--profile [all]]
+    python bench/ui_bench.py --county [--townships 20] [--villages 25] [--cases 100000] [--silent 15] [--forked 2]
+                             [--apply-cases 1000] [--page NAME=PATH …] [--no-apply] [--cache DIR] [--json FILE]
+    python bench/ui_bench.py --county-data DIR [--requests N] [--page NAME=PATH …]   # a county as it is, no fill
+
+`--county` builds the whole county instead (20 townships × 25 villages, 100,000 cases, some villages
+quiet and some forked) and times the county administrator's pages (对账, 统计, 电子监察; goal p95
+< 0.5 s) and the cost of applying 1,000 cases at the county: see bench/ui_county.py. The rest of
+this docstring is the township mode.
 
 What it builds (once; with --cache DIR a second run finds it there and skips the fill):
 
@@ -155,8 +163,24 @@ def served(app: Any) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def build_nodes(root: Path, villages: int) -> None:
-    """County (demo catalog released), township t1 and the villages, enrolled over HTTP."""
+@dataclass
+class TownshipLayout:
+    """A township to build: node id, display name, number in its division code, and its villages (id, name)."""
+
+    node: str
+    name: str
+    number: int
+    villages: list[tuple[str, str]]
+
+
+def township_layout(villages: int) -> list[TownshipLayout]:
+    """The township mode: t1 and its villages v01 … (梅花村 …)."""
+    return [TownshipLayout(TOWNSHIP, TOWNSHIP_NAME, 101,
+                           [(v, village_name(i)) for i, v in enumerate(village_ids(villages), start=1)])]  # fmt: skip
+
+
+def build_nodes(root: Path, townships: list[TownshipLayout]) -> None:
+    """County (demo catalog released), the townships and their villages, enrolled over HTTP."""
     county = root / "county"
     run_cli(county_cli.main, "init", "--data", str(county), "--county", COUNTY, "--name", "示范县")
     run_cli(county_cli.main, "catalog", "import", str(DEMO_CATALOG), "--data", str(county), "--json")
@@ -169,15 +193,16 @@ def build_nodes(root: Path, villages: int) -> None:
     capp = county_app(county)
     try:
         with served(capp) as county_url:
-            t = token("township", township_division(101), "county", TOWNSHIP, TOWNSHIP_NAME)
-            run_cli(township_cli.main, "init", "--data", str(root / TOWNSHIP), "--parent", county_url,
-                    "--token", t, "--no-sync")  # fmt: skip
-            tapp = township_app(ChildNode.load(root / TOWNSHIP))
-            with served(tapp) as township_url:
-                for i, v in enumerate(village_ids(villages), start=1):
-                    t = token("village", village_division(101, i), TOWNSHIP, v, village_name(i))
-                    run_cli(village_cli.main, "init", "--data", str(root / v), "--parent", township_url,
-                            "--token", t, "--passphrase-env", PASSPHRASE_ENV, "--no-sync")  # fmt: skip
+            for t in townships:
+                tok = token("township", township_division(t.number), "county", t.node, t.name)
+                run_cli(township_cli.main, "init", "--data", str(root / t.node), "--parent", county_url,
+                        "--token", tok, "--no-sync")  # fmt: skip
+                tapp = township_app(ChildNode.load(root / t.node))
+                with served(tapp) as township_url:
+                    for i, (v, name) in enumerate(t.villages, start=1):
+                        tok = token("village", village_division(t.number, i), t.node, v, name)
+                        run_cli(village_cli.main, "init", "--data", str(root / v), "--parent", township_url,
+                                "--token", tok, "--passphrase-env", PASSPHRASE_ENV, "--no-sync")  # fmt: skip
     finally:
         capp.extensions["sanji_numbering"].stop()
 
@@ -461,18 +486,28 @@ class Filler:
         for v in self.villages:
             self.moved += sum(exchange(self.sites[TOWNSHIP], self.sites[v]).values())
 
-    def take(self, plan: Plan, step: Step, day: date) -> None:
+    def where(self, plan: Plan, step: Step) -> tuple[Site, Any]:
+        """The node that takes the step, and the database its command reads (the node's own)."""
         vi = plan.villages[step.case]
         site = self.sites[self.villages[vi - 1] if step.node == "village" else TOWNSHIP if step.node == "township"
                           else "county"]  # fmt: skip
+        return site, site.store.conn
+
+    def place(self, plan: Plan, case: int) -> tuple[str, str]:
+        """The case's township and village, as the villager's address says them."""
+        return TOWN, village_name(plan.villages[case])
+
+    def take(self, plan: Plan, step: Step, day: date) -> Site | None:
+        """Take one step (the node's domain command, appended and signed there); the site that took it."""
+        site, conn = self.where(plan, step)
         if step.action != "file" and step.case not in self.case_ids:
-            return  # its filing failed (counted there)
+            return None  # its filing failed (counted there)
         person = {"village": self.agents.get(step.case), "township": CLERKS[day.toordinal() % 2],
                   "county": COUNTY_OFFICER}[step.node]  # fmt: skip
-        conn = site.store.conn
         try:
             if step.action == "file":
-                req = self.people.case_request(plan.items[step.case], township=TOWN, village=village_name(vi))
+                town, village = self.place(plan, step.case)
+                req = self.people.case_request(plan.items[step.case], township=town, village=village)
                 actor = _with_person(site.actor, req["agent"]["name"])
                 cmd = commands.new_cases(conn, actor, [req], now_ms=step.at_ms)
                 self.case_ids[step.case] = cmd.result["cases"][0]["case_id"]
@@ -485,11 +520,13 @@ class Filler:
                                           step.action, step.data, now_ms=step.at_ms)  # fmt: skip
             site.store.append(site.key, cmd.feed, cmd.records)
             self.done[step.action] = self.done.get(step.action, 0) + 1
+            return site
         except SyncError as e:
             key = f"{step.node} {step.action}"
             self.failures[key] = self.failures.get(key, 0) + 1
             if len(self.failure_examples) < 10:
                 self.failure_examples.append(f"{key} on {day}: {e.message}")
+            return None
 
 
 def _with_person(actor: Actor, person: str | None) -> Actor:
@@ -499,7 +536,7 @@ def _with_person(actor: Actor, person: str | None) -> Actor:
 def fill(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Build the nodes and run the plan into `root`; returns what was made (the cache's manifest)."""
     t0 = time.perf_counter()
-    build_nodes(root, args.villages)
+    build_nodes(root, township_layout(args.villages))
     t_nodes = time.perf_counter() - t0
     now = int(time.time() * 1000)
     today = datetime.fromtimestamp(now / 1000, CST).date()
@@ -905,6 +942,14 @@ def load_cache(cache: Path, args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     made = json.loads(f.read_text(encoding="utf-8"))
     want = {"format": FORMAT, "cases": args.cases, "villages": args.villages, "days": args.days, "seed": args.seed}
+    if args.county:
+        want |= {
+            "county": True,
+            "townships": args.townships,
+            "silent": args.silent,
+            "forked": args.forked,
+            "apply_cases": args.apply_cases,
+        }
     if any(made.get(k) != v for k, v in want.items()):
         log(f"cache {cache} holds another fill ({ {k: made.get(k) for k in want} }): filling it anew")
         return None
@@ -913,8 +958,9 @@ def load_cache(cache: Path, args: argparse.Namespace) -> dict[str, Any] | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", type=int, default=10_000, help="cases filed in the township (all villages)")
-    ap.add_argument("--villages", type=int, default=25, help="villages under the township")
+    ap.add_argument("--cases", type=int, default=None,
+                    help="cases filed in the township (all villages; default 10,000), with --county in the county (100,000)")  # fmt: skip
+    ap.add_argument("--villages", type=int, default=25, help="villages under the township (with --county: under each)")
     ap.add_argument("--days", type=int, default=60, help="the cases are filed over the working days of this many days")
     ap.add_argument("--requests", type=int, default=50, help="timed requests per page")
     ap.add_argument("--mode", choices=["routes", "actions"], default="routes",
@@ -928,12 +974,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", type=lambda t: set(t.split(",")), default=None, metavar="PAGE,…",
                     help="time only these pages (keys as in the JSON, e.g. inbox_first,stats)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    county = ap.add_argument_group("the county (--county: its pages over the whole county; see bench/ui_county.py)")
+    county.add_argument("--county", action="store_true",
+                        help="fill T townships × V villages (default 20 × 25, 100,000 cases) and time the county's pages")  # fmt: skip
+    county.add_argument("--townships", type=int, default=20, help="townships under the county (with --county)")
+    county.add_argument("--silent", type=int, default=15, help="villages that go quiet before the end (with --county)")
+    county.add_argument("--forked", type=int, default=2, help="villages restored from an old copy (with --county)")
+    county.add_argument("--page", action="append", metavar="NAME=PATH",
+                        help="time this county page too (or instead of the variant of that name), e.g. stats_item=/stats?by=item")  # fmt: skip
+    county.add_argument("--apply-cases", type=int, default=1_000,
+                        help="cases kept aside in the fill, to time their application at the county (with --county)")  # fmt: skip
+    county.add_argument("--no-apply", action="store_true", help="skip the figure of the cases applied at the county")
+    county.add_argument("--county-data", type=Path, default=None, metavar="DIR",
+                        help="no fill: time the pages of this county data directory as it is (e.g. a copy of a "
+                             "real county, or a snapshot of a fill; the bench's 管理员 account is added to it)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.cases is None:
+        args.cases = 100_000 if args.county else 10_000
+    if args.county:
+        if args.townships < 1 or args.cases < args.townships * args.villages:
+            ap.error("need --townships ≥ 1 and --cases ≥ --townships × --villages")
     if args.days < 7 or args.villages < 1 or args.cases < args.villages or args.requests < 1:
         ap.error("need --days ≥ 7, --villages ≥ 1, --cases ≥ --villages and --requests ≥ 1")
+    import ui_county  # the county mode (it imports this module by name: imported here, not at the top)
+
     os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)  # the villages' key files open with the agent's passphrase
     started, load_at_start = time.time(), os.getloadavg()
     tmp = None
+    if args.county_data is not None:  # a county as it is: nothing to fill, nothing to apply
+        args.county, args.no_apply = True, True
+        measured = ui_county.measure_county(args.county_data, args, county=args.county_data.resolve())
+        return report(args, argv, started, load_at_start, True, {"county_data": str(args.county_data)}, measured)
     if args.cache is not None:
         root = args.cache.resolve()
         root.mkdir(parents=True, exist_ok=True)
@@ -943,21 +1014,32 @@ def main(argv: list[str] | None = None) -> int:
         made = load_cache(root, args) if args.cache is not None else None
         cached = made is not None
         if made is None:
-            ours = {"county", TOWNSHIP, MANIFEST}
-            strangers = [c.name for c in root.iterdir() if c.name not in ours and not re.fullmatch(r"v[0-9]+", c.name)]
+            ours = {"county", TOWNSHIP, MANIFEST, ui_county.APPLY_FILE}
+            mine = re.compile(r"v[0-9]+|t[0-9]+|t[0-9]+v[0-9]+(\.(copy|original|restored)\.sqlite)?")
+            strangers = [c.name for c in root.iterdir() if c.name not in ours and not mine.fullmatch(c.name)]
             if strangers:
                 raise SystemExit(f"{root} holds other things than a ui_bench fill ({', '.join(strangers[:5])})")
             for child in root.iterdir():  # a cache of another fill, or one left half made
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-            made = fill(root, args)
+            made = ui_county.fill_county(root, args) if args.county else fill(root, args)
             (root / MANIFEST).write_text(json.dumps(made, ensure_ascii=False, indent=2), encoding="utf-8")
             log(f"filled in {made['fill_s']} s ({made['nodes_s']} s for the nodes)")
         else:
             log(f"using the fill in {root} (made {made['filled_on']} in {made['fill_s']} s)")
-        measured = measure(root, args)
+            if args.county:
+                ui_county.warn_if_older(made)
+        measured = ui_county.measure_county(root, args) if args.county else measure(root, args)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    return report(args, argv, started, load_at_start, cached, made, measured)
+
+
+def report(args: argparse.Namespace, argv: list[str] | None, started: float, load_at_start: tuple[float, ...],
+           cached: bool, made: dict[str, Any], measured: dict[str, Any]) -> int:  # fmt: skip
+    """Print the table and write the JSON (--json)."""
+    import ui_county
+
     res = {
         "meta": {
             "tool": "sanji ui_bench",
@@ -969,14 +1051,14 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "load_avg_at_start": load_at_start,
             "load_avg_at_end": os.getloadavg(),
-            "goal_p95_s": GOAL_S,
+            "goal_p95_s": ui_county.COUNTY_GOAL_S if args.county else GOAL_S,
             "cached": cached,
             "total_s": round(time.time() - started, 1),
         },
         "fill": made,
         "measured": measured,
     }
-    print(table(res))
+    print(ui_county.county_table(res) if args.county else table(res))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -985,4 +1067,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("ui_bench", sys.modules["__main__"])  # one module, when ui_county imports it by name
     sys.exit(main())
