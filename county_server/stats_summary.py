@@ -120,7 +120,9 @@ def m001_summaries(db: sqlite_utils.Database) -> None:
             evaluation("OLD", "-") + evaluation("NEW", "+"),
         ),
     ]
-    note = "INSERT OR IGNORE INTO stats_dirty (case_id) SELECT {} WHERE {} IS NOT NULL;"
+    # ON CONFLICT DO NOTHING, not OR IGNORE: an outer upsert that takes its DO UPDATE path (the fold writes
+    # calendar_days so) overrides a trigger statement's OR IGNORE, and the insert would then fail
+    note = "INSERT INTO stats_dirty (case_id) SELECT {} WHERE {} IS NOT NULL ON CONFLICT DO NOTHING;"
     clock_columns = (
         "state, accepted_ms, completed_ms, closed_ms, promised_days, pauses, village, township, item_code, "
         "filed_ms, origin_case_id, linked_case_id"

@@ -14,6 +14,12 @@ back when the transaction ends (`COMMIT`, `ROLLBACK`, `commit()`,
 line wakes as soon as it is free. Other processes (a CLI command beside the
 server) still meet SQLite's own lock and busy timeout.
 
+A plain `BEGIN` (sqlite-utils' `atomic()` issues one) is made `BEGIN
+IMMEDIATE`: a transaction that reads, then writes, would otherwise fail at
+its first write with "database is locked" as soon as another process had
+committed since its read began (SQLite cannot wait there: the snapshot is
+stale), instead of waiting for the lock at its start.
+
 The lock is re-entrant for a thread (as SQLite's own locking already decides
 what a second connection of the same thread may do); waiting longer than the
 connection's timeout raises `sqlite3.OperationalError("database is locked")`,
@@ -39,6 +45,13 @@ def lock_for(path: str | Path) -> threading.RLock:
         if found is None:
             found = _LOCKS[key] = threading.RLock()
         return found
+
+
+def immediate(sql: str) -> str:
+    """`BEGIN` / `BEGIN DEFERRED` as `BEGIN IMMEDIATE`; any other statement unchanged."""
+    if sql.strip().rstrip(";").strip().upper() in ("BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION"):
+        return "BEGIN IMMEDIATE"
+    return sql
 
 
 def starts_write(sql: str) -> bool:
@@ -72,6 +85,7 @@ class LockedConnection(sqlite3.Connection):
             self._sanji_lock.release()
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        sql = immediate(sql)
         if not self.in_transaction and starts_write(sql):
             self._take()
         try:

@@ -143,3 +143,45 @@ def test_stores_on_one_file_use_the_lock(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_plain_begin_waits_for_another_processs_writer_instead_of_failing(tmp_path: Path) -> None:
+    """sqlite-utils' atomic() says BEGIN; read; write. If another process (here a plain connection in another
+    thread: it does not know this process's lock) commits between the read and the write, a deferred BEGIN
+    fails at the write ("database is locked", the snapshot is stale); made BEGIN IMMEDIATE, the other writer
+    waits for this transaction instead, and both succeed."""
+
+    def run(path: Path, conn: sqlite3.Connection) -> tuple[str, int]:
+        counter_db(path)
+        outcome = "ok"
+
+        def other_process() -> None:
+            other = sqlite3.connect(path, timeout=5, check_same_thread=False)
+            other.execute("UPDATE c SET n = n + 1")
+            other.commit()
+            other.close()
+
+        t = threading.Thread(target=other_process)
+        try:
+            conn.execute("BEGIN")
+            (n,) = conn.execute("SELECT n FROM c").fetchone()
+            t.start()
+            time.sleep(0.3)  # the other writer commits now if it can
+            conn.execute("UPDATE c SET n = ?", (n + 10,))
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            outcome = str(e)
+            conn.execute("ROLLBACK")
+        t.join()
+        conn.close()
+        check = sqlite3.connect(path)
+        (final,) = check.execute("SELECT n FROM c").fetchone()
+        check.close()
+        return outcome, final
+
+    plain = run(
+        tmp_path / "plain.sqlite", sqlite3.connect(tmp_path / "plain.sqlite", timeout=5, check_same_thread=False)
+    )
+    assert "locked" in plain[0] and plain[1] == 1  # the failure this change removes
+    assert run(tmp_path / "z.sqlite", writer_lock.connect(tmp_path / "z.sqlite", timeout=5)) == ("ok", 11)
+    assert writer_lock.immediate("begin;") == "BEGIN IMMEDIATE" and writer_lock.immediate("SELECT 1") == "SELECT 1"
