@@ -79,19 +79,25 @@ def need_reason(text: str, what: str = "原因") -> str:
 # -- enrolment tokens ------------------------------------------------------------------------------
 
 
-def check_enrolment(
-    store: Store, *, role: str, division: str, parent: str, name: str, node: str | None = None
-) -> tuple[str, str]:
-    """The name and division a new token would carry, checked with messages an administrator reads."""
+def checked_name(name: str, missing: str) -> str:
+    """A node's display name, stripped and checked, with messages an administrator reads."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError("请填写名称，例如 梅花村 或 城关镇便民服务中心 (a display name is required)")
+        raise ValidationError(missing)
     if len(name) > MAX_NAME_CHARS:
         raise ValidationError(f"名称最多 {MAX_NAME_CHARS} 个字，现在有 {len(name)} 个字")
     try:
         check_name(name)
     except SyncError as e:
         raise ValidationError(f"名称里有不能用的字符 ({e.message})") from e
+    return name
+
+
+def check_enrolment(
+    store: Store, *, role: str, division: str, parent: str, name: str, node: str | None = None
+) -> tuple[str, str]:
+    """The name and division a new token would carry, checked with messages an administrator reads."""
+    name = checked_name(name, "请填写名称，例如 梅花村 或 城关镇便民服务中心 (a display name is required)")
     if role not in (TOWNSHIP, VILLAGE):
         raise ValidationError("只能登记乡镇或村 (a token enrols a township or a village)")
     division = (division or "").strip()
@@ -286,15 +292,7 @@ def rename(
 ) -> str:
     """A new display name (a `node.name` entry every node receives); returns the old one."""
     m = _member(store, node) if node != store.trust.root_node else store.directory().get(node)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError("请填写新名称")
-    if len(name) > MAX_NAME_CHARS:
-        raise ValidationError(f"名称最多 {MAX_NAME_CHARS} 个字，现在有 {len(name)} 个字")
-    try:
-        check_name(name)
-    except SyncError as e:
-        raise ValidationError(f"名称里有不能用的字符 ({e.message})") from e
+    name = checked_name(name, "请填写新名称")
     old = m.name or node
     if name == m.name:
         raise ValidationError(f"名称已经是 {name}")
