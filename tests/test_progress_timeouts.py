@@ -11,7 +11,6 @@ timeout must cover that too.)
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +22,7 @@ from waitress.server import create_server
 from sync_protocol.errors import TransportError
 from sync_protocol.http_client import ParentClient
 
+from .guarded import running
 from .linkproxy import LinkProxy, Shape
 
 
@@ -35,18 +35,16 @@ def echo_length(environ: dict[str, Any], start: Any) -> list[bytes]:
 @pytest.fixture
 def slow_link() -> Iterator[LinkProxy]:
     server = create_server(echo_length, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    small = (socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
-    HTTPConnection.default_socket_options.append(small)  # the list every connection's default argument holds
-    proxy = LinkProxy("127.0.0.1", server.effective_port, Shape(up_bps=16_000, down_bps=16_000, sock_buf=8192))  # type: ignore[union-attr]
-    try:
-        yield proxy
-    finally:
-        HTTPConnection.default_socket_options.remove(small)
-        proxy.close()
-        server.close()
-        thread.join(5)
+    # stopped from inside its own thread (`running`): closing it from here raced its select() (EBADF)
+    with running(server):
+        small = (socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        HTTPConnection.default_socket_options.append(small)  # the list every connection's default argument holds
+        proxy = LinkProxy("127.0.0.1", server.effective_port, Shape(up_bps=16_000, down_bps=16_000, sock_buf=8192))  # type: ignore[union-attr]
+        try:
+            yield proxy
+        finally:
+            HTTPConnection.default_socket_options.remove(small)
+            proxy.close()
 
 
 def client(url: str) -> ParentClient:
