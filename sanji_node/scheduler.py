@@ -22,9 +22,12 @@ log = logging.getLogger("sanji.sync")
 
 
 def next_delay(failures: int, interval_s: float, max_backoff_s: float, rand: float) -> float:
-    """Seconds until the next attempt; `rand` in [0, 1) spreads nodes apart (±20 %)."""
-    base = interval_s if failures == 0 else min(max_backoff_s, interval_s * (2 ** min(failures, 16)) / 4)
-    return max(1.0, base * (0.8 + 0.4 * rand))
+    """Seconds until the next attempt; `rand` in [0, 1) spreads nodes apart (±20 %). After failures the
+    delay never exceeds `max_backoff_s` (at the cap the spread is downward only)."""
+    if failures == 0:
+        return max(1.0, interval_s * (0.8 + 0.4 * rand))
+    base = min(max_backoff_s, interval_s * 2.0 ** min(failures, 16) / 4)
+    return max(1.0, min(max_backoff_s, base * (0.8 + 0.4 * rand)))
 
 
 class SyncScheduler:

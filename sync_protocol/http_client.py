@@ -151,6 +151,14 @@ class ParentClient:
     def close(self) -> None:
         self.http.close()
 
+    def forget_connections(self) -> None:
+        """Close the idle kept-alive connections. Called when an exchange failed on the link: a link that
+        dropped one connection (a 4G cell re-attached, a NAT that forgot its table) has dropped the others
+        open on it too, and each would otherwise cost a stall timeout of its own before it is found dead.
+        A connection in use by another thread is left to finish (or fail) on its own."""
+        for adapter in self.http.adapters.values():
+            adapter.close()  # clears the pool manager; it opens fresh pools on the next request
+
     def _send(
         self,
         method: str,
@@ -217,6 +225,7 @@ class ParentClient:
                 resp = self._send("POST", path, data, h, on_sent)
             except errors.TransportError as e:
                 last = e
+                self.forget_connections()  # the retry goes on a fresh connection
             else:
                 if resp.status_code < 400:
                     return resp
@@ -226,8 +235,9 @@ class ParentClient:
                 wait = max(wait, retry_after(resp))
             if attempt + 1 < self.attempts:
                 self.sleep(wait)
+        said = last.message if last is not None else ""
         raise errors.TransportError(
-            f"cannot reach {self.base_url}: {last}",
+            said if said.startswith("cannot reach") else f"cannot reach {self.base_url}: {said}",
             hint="the link is down or the parent is busy; sync will retry later",
         ) from last
 

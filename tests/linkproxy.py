@@ -24,13 +24,17 @@ Faults:
 - `stall(seconds)`: nothing is forwarded for a while, then everything resumes;
 - `outage(period_s, down_s, mode)`: the link is down `down_s` in every
   `period_s` (mode "reset": open connections are reset and new ones refused;
-  "silent": open connections go silent and new ones are accepted and ignored).
+  "silent": open connections go silent for good, as after a 4G cell's
+  re-attach, and new ones are held until the link is back, as TCP resends a
+  lost SYN until it gets through).
 
 Figures: bytes forwarded each way, the bytes of each interrupted exchange
 (request and reply bytes moved on that connection since its current exchange
 began: what the retry must move again), and the longest time no byte was
 forwarded while a connection was open, less the time the link was deliberately
-down (`worst_gap_s`).
+down (`worst_gap_s`); and each gap over `long_gap_s` (2 s) with when it ended, which
+way the next byte went, and how many connections were open and silent then
+(`long_gaps`, the last 20: what to read when a stall goal fails).
 """
 
 from __future__ import annotations
@@ -114,6 +118,9 @@ class LinkProxy:
         self._down_total = 0.0  # seconds the link was deliberately down: not a stall
         self._down_at_last_byte = 0.0
         self.worst_gap_s = 0.0
+        self.long_gaps: list[dict[str, Any]] = []  # gaps over `long_gap_s`, with what the link was doing
+        self.long_gap_s = 2.0
+        self._t0 = time.monotonic()
         self._outage: asyncio.Task[None] | None = None
         self._server: asyncio.base_events.Server | None = None
         ready = threading.Event()
@@ -166,6 +173,7 @@ class LinkProxy:
                 if c.silent:
                     self._close(c, reset=True)
             self.worst_gap_s = 0.0
+            self.long_gaps = []
             self._last_byte = time.monotonic() if self.open_connections else None
             self._down_at_last_byte = self._down_total
             done.set()
@@ -188,6 +196,7 @@ class LinkProxy:
             "bytes_interrupted": sum(self.interrupted),
             "bytes_per_interruption": round(sum(self.interrupted) / cuts) if cuts else 0,
             "worst_gap_s": round(self.worst_gap_s, 2),
+            "long_gaps": self.long_gaps[-20:],
         }
 
     def close(self) -> None:
@@ -282,11 +291,14 @@ class LinkProxy:
             self._last_byte, self._down_at_last_byte = time.monotonic(), self._down_total
         c = _Conn(writer)
         self.conns = [x for x in self.conns if not x.closed] + [c]
-        if self.down:
-            if self.down_mode == "reset":
-                self._close(c, reset=True)
-            else:
-                c.silent = True
+        if self.down and self.down_mode == "reset":
+            self._close(c, reset=True)
+            return
+        while self.down and not c.closed:
+            # silent: a dead radio loses the SYN and TCP sends it again until the link is back; the connection
+            # is held meanwhile, nothing read or forwarded (its request waits in the socket), then goes on
+            await asyncio.sleep(0.05)
+        if c.closed:
             return
         try:
             up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -361,6 +373,17 @@ class LinkProxy:
         if self._last_byte is not None:
             gap = now - self._last_byte - (self._down_total - self._down_at_last_byte)
             self.worst_gap_s = max(self.worst_gap_s, gap)
+            if gap > self.long_gap_s:
+                self.long_gaps.append({
+                    "ended_at_s": round(now - self._t0, 1),
+                    "ended_at": time.strftime("%H:%M:%S"),
+                    "gap_s": round(gap, 2),
+                    "resumed": d,
+                    "new_exchange": (d == UP and c.exchange[DOWN] > 0) or c.exchange == {UP: 0, DOWN: 0},
+                    "conn_bytes": dict(c.moved),
+                    "open": self.open_connections,
+                    "silent": sum(1 for x in self.conns if x.silent and not x.closed),
+                })  # fmt: skip
         self._last_byte, self._down_at_last_byte = now, self._down_total
         for f in self.faults:
             if f.direction == d and self.moved[d] + len(data) >= f.at:

@@ -11,6 +11,7 @@ timeout must cover that too.)
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -68,3 +69,33 @@ def test_a_silent_drop_fails_within_the_stall_timeout(slow_link: LinkProxy) -> N
     with pytest.raises(TransportError):
         c._send("POST", "/push", b"x" * 48_000, {})
     assert time.monotonic() - t0 < 2 * 4.0
+
+
+def test_a_link_gone_silent_under_kept_alive_connections_costs_one_stall_not_one_per_connection(
+    slow_link: LinkProxy,
+) -> None:
+    """A cell that re-attaches kills every connection open on it. The client finds one dead by its stall timeout,
+    then forgets the other idle ones and retries on a fresh connection, so the pages pushed next from two
+    threads do not each meet a dead connection of their own."""
+    waits: list[float] = []
+    c = ParentClient(slow_link.url, key=None, node_id="v11", county="430321", timeout=(0.5, 1.0), sleep=waits.append)
+
+    def two_at_once() -> list[str]:
+        results: list[str] = []
+        threads = [threading.Thread(target=lambda: results.append(c._post("/p", b"x" * 4000, signed=False).text))
+                   for _ in range(2)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        return results
+
+    assert two_at_once() == ["4000", "4000"] and slow_link.connections == 2  # two kept-alive connections
+    slow_link.set_down(True, "silent")  # both go silent for good; the link itself comes back at once
+    slow_link.set_down(False)
+    time.sleep(0.2)
+    assert c._post("/p", b"y" * 100, signed=False).text == "100"  # the session's hello
+    assert waits == [0.5]  # one attempt failed (after its 1 s stall), the next went after the backoff
+    assert two_at_once() == ["4000", "4000"]  # two pages pipelined
+    assert waits == [0.5]  # neither met the other dead connection
+    c.close()

@@ -148,6 +148,7 @@ def test_cases_and_catalog_converge_through_a_hostile_link(
             assert held == rows[: len(held)], (node, f)
     figures = [p.figures() for p in proxies]
     worst = max(f["worst_gap_s"] for f in figures)
+    print(json.dumps(figures, ensure_ascii=False, indent=1))  # shown by pytest when an assertion below fails
     assert sum(f["interruptions"] for f in figures) > 0, figures
     assert worst <= 2 * STALL_S + 2.0, figures  # 2x the stall timeout, plus the sync job's backoff (≤ 2 s)
     record(
