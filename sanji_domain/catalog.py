@@ -624,7 +624,9 @@ def _json_rows(data: bytes, name: str) -> list[RawRow]:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValidationError(f"{name} 不是有效的 UTF-8 JSON 文件: {e}", hint="check the file") from e
+        raise ValidationError(
+            f"{name} 不是有效的 UTF-8 JSON 文件: {e}", hint="用文本编辑器检查该文件，或改用 Excel (.xlsx) 或 CSV 格式"
+        ) from e
     items = doc.get("items") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         raise ValidationError(f'{name}: 应为事项列表，或带 "items" 列表的对象', hint='{"items": [{…}, …]}')
@@ -762,7 +764,7 @@ def plan_release(
     for item in incoming:
         code = item["task_code"]
         if code in seen:
-            raise ValidationError(f"实施编码 {code} 重复", hint="each item once")
+            raise ValidationError(f"实施编码 {code} 重复", hint="每个事项在清单中只能出现一次，请删除重复的行")
         seen.add(code)
         old = current.get(code)
         body = {**item}
