@@ -23,7 +23,10 @@ stale), instead of waiting for the lock at its start.
 The lock is re-entrant for a thread (as SQLite's own locking already decides
 what a second connection of the same thread may do); waiting longer than the
 connection's timeout raises `sqlite3.OperationalError("database is locked")`,
-as SQLite would.
+as SQLite would. A connection gives back its hold in the name of the thread
+that took it, whichever thread ends the transaction, and also when it is
+collected in the middle of one (never closed: a bug elsewhere), so the file
+is never left locked for the life of the process.
 """
 
 from __future__ import annotations
@@ -33,17 +36,50 @@ import threading
 from pathlib import Path
 from typing import Any
 
-_LOCKS: dict[str, threading.RLock] = {}
-_GUARD = threading.Lock()
 _WRITE_START = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "SAVEPOINT")
 
 
-def lock_for(path: str | Path) -> threading.RLock:
+class FileLock:
+    """Re-entrant for the thread that holds it, as `threading.RLock`; but a hold can be given back from any
+    thread in the name of the thread that took it (`release(owner)`), which an RLock forbids."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._count = 0
+
+    def acquire(self, timeout: float = -1) -> bool:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._count += 1
+                return True
+            if not self._cond.wait_for(lambda: self._owner is None, None if timeout < 0 else timeout):
+                return False
+            self._owner, self._count = me, 1
+            return True
+
+    def release(self, owner: int | None = None) -> None:
+        """Give back one hold of `owner` (default: this thread)."""
+        with self._cond:
+            if self._count == 0 or self._owner != (threading.get_ident() if owner is None else owner):
+                raise RuntimeError("cannot release un-acquired lock")
+            self._count -= 1
+            if self._count == 0:
+                self._owner = None
+                self._cond.notify()
+
+
+_LOCKS: dict[str, FileLock] = {}
+_GUARD = threading.Lock()
+
+
+def lock_for(path: str | Path) -> FileLock:
     key = str(Path(path).resolve())
     with _GUARD:
         found = _LOCKS.get(key)
         if found is None:
-            found = _LOCKS[key] = threading.RLock()
+            found = _LOCKS[key] = FileLock()
         return found
 
 
@@ -62,11 +98,12 @@ def starts_write(sql: str) -> bool:
 class LockedConnection(sqlite3.Connection):
     """A connection that holds its file's in-process writer lock for the length of each write transaction."""
 
-    _sanji_lock: threading.RLock | None = None
+    _sanji_lock: FileLock | None = None
     _sanji_held = False
+    _sanji_owner: int | None = None  # the thread that took the hold
     _sanji_timeout = 30.0
 
-    def use_lock(self, lock: threading.RLock, timeout: float) -> None:
+    def use_lock(self, lock: FileLock, timeout: float) -> None:
         self._sanji_lock = lock
         self._sanji_timeout = timeout
 
@@ -76,13 +113,17 @@ class LockedConnection(sqlite3.Connection):
             return
         if not lock.acquire(timeout=self._sanji_timeout):
             raise sqlite3.OperationalError("database is locked (another thread of this process is writing)")
-        self._sanji_held = True
+        self._sanji_held, self._sanji_owner = True, threading.get_ident()
+
+    def _release(self) -> None:
+        if self._sanji_held:
+            self._sanji_held = False
+            assert self._sanji_lock is not None
+            self._sanji_lock.release(self._sanji_owner)
 
     def _give_back(self) -> None:
         if self._sanji_held and not self.in_transaction:
-            self._sanji_held = False
-            assert self._sanji_lock is not None
-            self._sanji_lock.release()
+            self._release()
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         sql = immediate(sql)
@@ -130,10 +171,13 @@ class LockedConnection(sqlite3.Connection):
         try:
             super().close()
         finally:
-            if self._sanji_held:
-                self._sanji_held = False
-                assert self._sanji_lock is not None
-                self._sanji_lock.release()
+            self._release()
+
+    def __del__(self) -> None:
+        # collected without close() in the middle of a write transaction: SQLite rolls it back as the object
+        # goes; close it here first, so that the hold is given back only once SQLite's own lock is free
+        if self._sanji_held:
+            self.close()
 
 
 def connect(path: str | Path, *, timeout: float = 30.0) -> LockedConnection:

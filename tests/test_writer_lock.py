@@ -3,6 +3,7 @@ instead of polling SQLite's lock, and a read-then-write transaction never fails 
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -185,3 +186,30 @@ def test_a_plain_begin_waits_for_another_processs_writer_instead_of_failing(tmp_
     assert "locked" in plain[0] and plain[1] == 1  # the failure this change removes
     assert run(tmp_path / "z.sqlite", writer_lock.connect(tmp_path / "z.sqlite", timeout=5)) == ("ok", 11)
     assert writer_lock.immediate("begin;") == "BEGIN IMMEDIATE" and writer_lock.immediate("SELECT 1") == "SELECT 1"
+
+
+@pytest.mark.parametrize("dropped_in", ["its own thread", "another thread"])
+def test_a_connection_dropped_in_a_write_transaction_gives_the_file_back(tmp_path: Path, dropped_in: str) -> None:
+    """A connection left in a write transaction and never closed (a bug elsewhere) must not lock the file for
+    the life of the process: when it is collected, in whatever thread, its hold goes back."""
+    path = tmp_path / "z.sqlite"
+    counter_db(path)
+    kept: list[sqlite3.Connection] = []
+
+    def leak() -> None:
+        conn = writer_lock.connect(path)
+        conn.execute("UPDATE c SET n = 9")  # a write transaction, never committed, rolled back nor closed
+        if dropped_in == "another thread":
+            kept.append(conn)  # collected later, in the main thread
+
+    t = threading.Thread(target=leak)
+    t.start()
+    t.join()
+    kept.clear()
+    gc.collect()
+    other = writer_lock.connect(path, timeout=1.0)
+    other.execute("UPDATE c SET n = n + 1")  # not "database is locked" after a second
+    other.commit()
+    (n,) = other.execute("SELECT n FROM c WHERE id = 1").fetchone()
+    other.close()
+    assert n == 1  # the dropped transaction was rolled back
